@@ -1,0 +1,1 @@
+//! Checks: conditions evaluated over the observation timeline, turned into verdicts with evidence.

@@ -1,0 +1,1 @@
+//! A validated scenario bound to the inventory: what will run, on which node.

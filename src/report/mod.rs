@@ -1,0 +1,1 @@
+//! Reporters: results.json, junit.xml, index.html and summary.md, rendered from results only.

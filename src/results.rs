@@ -1,0 +1,414 @@
+//! The results of a run: everything a reporter needs, written as `results.json`.
+//!
+//! The runner produces these; reporters only read them. The format is versioned by
+//! [`SCHEMA_VERSION`]; a change that removes or renames a field bumps it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Version of the `results.json` format.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole run.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+pub struct RunResults {
+    /// Format version ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// Unique id of this run (also tags iptables rules and dead man's switches).
+    pub run_id: String,
+    /// pgchaos version.
+    pub pgchaos_version: String,
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended (or was interrupted).
+    pub finished_at: DateTime<Utc>,
+    /// `user@host` that ran it.
+    pub invoked_by: String,
+    /// The command line, secrets excluded.
+    pub command_line: Vec<String>,
+    /// The cluster.
+    pub cluster: ClusterInfo,
+    /// How the run as a whole ended.
+    pub outcome: RunOutcome,
+    /// One entry per scenario attempt, in run order.
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+/// What pgchaos saw of the cluster.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+pub struct ClusterInfo {
+    /// Patroni scope.
+    pub scope: String,
+    /// Whether the inventory marks it as a lab.
+    pub lab: bool,
+    /// Path of the inventory.
+    pub inventory: String,
+    /// The nodes.
+    pub nodes: Vec<NodeInfo>,
+    /// Versions observed (Patroni, PostgreSQL, etcd), as reported by the components.
+    pub versions: Versions,
+}
+
+/// A node of the inventory.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+pub struct NodeInfo {
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub host: String,
+    /// Roles (`patroni`, `etcd`, `haproxy`, `spare`).
+    pub roles: Vec<String>,
+}
+
+/// Component versions observed.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+pub struct Versions {
+    /// Patroni's version from `GET /patroni`.
+    pub patroni: Option<String>,
+    /// PostgreSQL's `server_version`.
+    pub postgres: Option<String>,
+    /// etcd's version.
+    pub etcd: Option<String>,
+}
+
+/// How the run ended.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum RunOutcome {
+    /// Every scenario passed.
+    Passed,
+    /// At least one scenario failed.
+    Failed,
+    /// The run stopped early: the cluster did not recover, preflight failed, ...
+    Aborted {
+        /// Why.
+        reason: String,
+    },
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+/// The verdict on one scenario attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every check passed.
+    Passed,
+    /// A check failed.
+    Failed,
+    /// pgchaos could not carry the scenario out (unreachable node, command failed, ...).
+    Error,
+    /// Interrupted before it completed.
+    Interrupted,
+    /// Not run (the run was aborted before it).
+    Skipped,
+}
+
+/// One scenario attempt.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+pub struct ScenarioResult {
+    /// Scenario id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Group (JUnit classname).
+    pub group: String,
+    /// File it came from.
+    pub file: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Seed case IDs covered.
+    pub covers: Vec<String>,
+    /// The runbook's documented observation.
+    pub documented: String,
+    /// What pgchaos observed, in one paragraph (generated from the checks and metrics).
+    pub observed: String,
+    /// 1-based attempt number (`--repeat` / `--retries`).
+    pub attempt: u32,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// A one-line reason when not passed.
+    pub reason: Option<String>,
+    /// Start time.
+    pub started_at: DateTime<Utc>,
+    /// End time (after recovery).
+    pub finished_at: DateTime<Utc>,
+    /// Target name to node name(s), as bound at start.
+    pub targets: BTreeMap<String, Vec<String>>,
+    /// Leader and timeline before the first step.
+    pub before: ClusterState,
+    /// Leader and timeline after recovery.
+    pub after: ClusterState,
+    /// Every step, with the commands it ran.
+    pub steps: Vec<StepRecord>,
+    /// Every check with its verdict and evidence; failed ones first in reports.
+    pub checks: Vec<CheckResult>,
+    /// Faults and undos, with times (markers on the timeline chart).
+    pub events: Vec<Event>,
+    /// The observation timeline.
+    pub observations: Vec<Observation>,
+    /// `/cluster` snapshots: before the first fault, at the worst moment, after recovery.
+    pub snapshots: Snapshots,
+    /// Measurements (failover time, write unavailability, ...).
+    pub metrics: Metrics,
+    /// The workload's outcome, when one ran.
+    pub workload: Option<WorkloadResult>,
+    /// Patroni log excerpt of each node for the scenario's window.
+    pub logs: BTreeMap<String, String>,
+}
+
+/// Leader and timeline at one moment.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+pub struct ClusterState {
+    /// Leader's name.
+    pub leader: Option<String>,
+    /// Leader's timeline.
+    pub timeline: Option<u64>,
+}
+
+/// One step as it ran.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+pub struct StepRecord {
+    /// 0-based index in the scenario.
+    pub index: usize,
+    /// Step kind (`signal`, `block`, `expect`, ...).
+    pub kind: String,
+    /// Human description (`SIGKILL postgres on pg1`).
+    pub description: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub finished_at: DateTime<Utc>,
+    /// Outcome.
+    pub outcome: StepOutcome,
+    /// Commands run on nodes (or locally) for this step.
+    pub commands: Vec<CommandRecord>,
+    /// Free-form detail (REST response, SQL result, what an expect waited for).
+    pub detail: Option<String>,
+}
+
+/// How a step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// Done.
+    Ok,
+    /// Its check failed.
+    Failed,
+    /// It could not be carried out.
+    Error,
+    /// Not run because an earlier step failed.
+    Skipped,
+}
+
+/// One command pgchaos ran.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+pub struct CommandRecord {
+    /// Node name, or `local` for the machine pgchaos runs on.
+    pub node: String,
+    /// The exact command line (secrets redacted).
+    pub command: String,
+    /// Exit status; none when it timed out or the connection failed.
+    pub exit_status: Option<i32>,
+    /// Standard output (truncated, redacted).
+    pub stdout: String,
+    /// Standard error (truncated, redacted).
+    pub stderr: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// Duration in milliseconds.
+    pub duration_ms: u64,
+    /// Why there is no exit status (timeout, connection lost).
+    pub error: Option<String>,
+}
+
+/// A check's verdict with its evidence.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+pub struct CheckResult {
+    /// Short name (`leader is pg1`, `no split brain`, `lost writes`).
+    pub name: String,
+    /// Index of the step that made the check, if any.
+    pub step: Option<usize>,
+    /// Passed or not.
+    pub passed: bool,
+    /// What was expected.
+    pub expected: String,
+    /// What was observed.
+    pub observed: String,
+    /// When it was decided (or when it was violated).
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// A marker on the timeline.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+pub struct Event {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Kind.
+    pub kind: EventKind,
+    /// Node concerned, if any.
+    pub node: Option<String>,
+    /// Description.
+    pub description: String,
+}
+
+/// Kinds of timeline markers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A fault was injected.
+    Fault,
+    /// A fault was undone.
+    Undo,
+    /// An operation (switchover, restart, ...).
+    Operation,
+    /// A new leader was observed.
+    NewLeader,
+    /// A step started.
+    Step,
+    /// Recovery to steady state observed.
+    Recovered,
+}
+
+/// One sample of one node.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+pub struct Observation {
+    /// When the sample was taken.
+    pub at: DateTime<Utc>,
+    /// Node name.
+    pub node: String,
+    /// Where it came from.
+    pub source: ObservationSource,
+    /// Whether the source answered.
+    pub reachable: bool,
+    /// Role, normalised (`leader`, `replica`, `sync_standby`, `standby_leader`), from Patroni.
+    pub role: Option<String>,
+    /// State as Patroni reports it (raw: `running`, `streaming`, `stopped`, ...).
+    pub state: Option<String>,
+    /// Timeline.
+    pub timeline: Option<u64>,
+    /// `pg_is_in_recovery()` (SQL sources).
+    pub in_recovery: Option<bool>,
+    /// Current WAL LSN (SQL sources), as bytes.
+    pub lsn: Option<u64>,
+    /// Replication lag in bytes as reported by `/cluster` (for replicas).
+    pub lag_bytes: Option<u64>,
+    /// Leader named by this node's `/cluster` view.
+    pub cluster_leader: Option<String>,
+    /// Error text when not reachable.
+    pub error: Option<String>,
+}
+
+/// What produced an observation.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Deserialize,
+    Serialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservationSource {
+    /// `GET /patroni` on the node.
+    #[default]
+    Rest,
+    /// SQL over TCP.
+    Sql,
+    /// SQL over SSH through the node's local socket.
+    SqlSsh,
+}
+
+/// `/cluster` snapshots.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+pub struct Snapshots {
+    /// Before the first fault.
+    pub before: Option<serde_json::Value>,
+    /// At the worst moment (fewest healthy members).
+    pub worst: Option<serde_json::Value>,
+    /// After recovery.
+    pub after: Option<serde_json::Value>,
+}
+
+/// Measurements of one scenario.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+pub struct Metrics {
+    /// Seconds from the first fault to the first observation of a new leader.
+    pub failover_seconds: Option<f64>,
+    /// Seconds from the first fault to steady state.
+    pub recovery_seconds: Option<f64>,
+    /// Longest window without an acknowledged write (workload).
+    pub write_unavailable_seconds: Option<f64>,
+    /// Number of leader changes observed.
+    pub leader_changes: u32,
+    /// Observations per second per node achieved.
+    pub samples_per_second: Option<f64>,
+}
+
+/// The workload's outcome.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+pub struct WorkloadResult {
+    /// Writes attempted.
+    pub attempted: u64,
+    /// Writes acknowledged by a commit.
+    pub acknowledged: u64,
+    /// Writes that failed before commit.
+    pub failed: u64,
+    /// Writes whose commit outcome is unknown (connection lost during commit).
+    pub unknown: u64,
+    /// Acknowledged but missing after recovery (data loss).
+    pub lost: Vec<i64>,
+    /// Not acknowledged yet present.
+    pub unexpected: Vec<i64>,
+    /// Present more than once.
+    pub duplicated: Vec<i64>,
+    /// Time span between the first and last lost write, seconds (RPO).
+    pub lost_span_seconds: Option<f64>,
+    /// Longest gap between consecutive acknowledged writes, seconds.
+    pub max_gap_seconds: Option<f64>,
+    /// Start and end of that gap.
+    pub max_gap: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Seconds from the first fault to the first write acknowledged by a new leader (RTO).
+    pub rto_seconds: Option<f64>,
+    /// Rows acknowledged by two servers in overlapping windows (split brain evidence).
+    pub split_brain: Option<String>,
+    /// Which server took writes, with its timeline and time window.
+    pub servers: Vec<ServerWindow>,
+    /// Reader statistics.
+    pub reads: Option<ReadStats>,
+}
+
+/// Writes taken by one server on one timeline.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+pub struct ServerWindow {
+    /// Server (Patroni name or address).
+    pub server: String,
+    /// Timeline.
+    pub timeline: u64,
+    /// First acknowledged write.
+    pub first: DateTime<Utc>,
+    /// Last acknowledged write.
+    pub last: DateTime<Utc>,
+    /// Count.
+    pub rows: u64,
+}
+
+/// Reader statistics.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+pub struct ReadStats {
+    /// Reads attempted.
+    pub attempted: u64,
+    /// Reads that failed.
+    pub errors: u64,
+    /// Reads served, by server.
+    pub served_by: BTreeMap<String, u64>,
+}
