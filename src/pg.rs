@@ -1,0 +1,135 @@
+//! Short-lived PostgreSQL connections for SQL steps and probes, always bounded in time.
+
+use std::time::Duration;
+
+use crate::inventory::{Inventory, SslMode};
+use crate::secret::Secret;
+
+/// How to log in, shared by every connection of a run.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    /// User.
+    pub user: String,
+    /// Database.
+    pub database: String,
+    /// Password, if any.
+    pub password: Option<Secret>,
+    /// Connect and query timeout.
+    pub timeout: Duration,
+}
+
+impl Credentials {
+    /// From the inventory (the password reference is resolved by the caller).
+    pub fn new(inv: &Inventory, password: Option<Secret>) -> Self {
+        let p = &inv.cluster.postgres;
+        let _ = matches!(p.sslmode, SslMode::Disable);
+        Self {
+            user: p.user.clone(),
+            database: p.database.clone(),
+            password,
+            timeout: p.timeout.get().max(Duration::from_secs(2)),
+        }
+    }
+}
+
+/// Why a query gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    /// Connecting failed.
+    #[error("failed to connect to {host}:{port}: {message}")]
+    Connect {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Reason.
+        message: String,
+    },
+    /// The query failed.
+    #[error("query failed on {host}:{port}: {message}")]
+    Query {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Reason.
+        message: String,
+    },
+    /// No answer in time.
+    #[error("no answer from {host}:{port} within {after:?}")]
+    Timeout {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Timeout.
+        after: Duration,
+    },
+}
+
+/// Runs `query` (simple protocol, may hold several statements) on host:port and returns the
+/// first column of the first row of the last statement that returned rows, as text.
+pub async fn query_first(
+    host: &str,
+    port: u16,
+    creds: &Credentials,
+    query: &str,
+) -> Result<Option<String>, SqlError> {
+    let fut = async {
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host(host)
+            .port(port)
+            .user(&creds.user)
+            .dbname(&creds.database)
+            .connect_timeout(creds.timeout)
+            .application_name("pgchaos");
+        if let Some(p) = &creds.password {
+            cfg.password(p.expose());
+        }
+        let (client, conn) = cfg
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| SqlError::Connect {
+                host: host.into(),
+                port,
+                message: short(&e),
+            })?;
+        let task = tokio::spawn(conn);
+        let res = client.simple_query(query).await;
+        drop(client);
+        task.abort();
+        let msgs = res.map_err(|e| SqlError::Query {
+            host: host.into(),
+            port,
+            message: short(&e),
+        })?;
+        let mut value = None;
+        for m in msgs {
+            if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+                value = Some(r.get(0).map(str::to_owned).unwrap_or_default());
+                break;
+            }
+        }
+        Ok(value)
+    };
+    tokio::time::timeout(creds.timeout * 3, fut)
+        .await
+        .map_err(|_| SqlError::Timeout {
+            host: host.into(),
+            port,
+            after: creds.timeout * 3,
+        })?
+}
+
+fn short(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => {
+            let mut s = e.to_string();
+            if let Some(src) = std::error::Error::source(e) {
+                s = format!("{s}: {src}");
+            }
+            s
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Conditions that need a probe of their own: HAProxy routing, SQL results, settings.
+//! Probes open short connections, so they run at most once a second per condition while
+//! waiting (every observation during a hold would hammer the cluster for nothing).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use super::live::Live;
+use crate::check::Eval;
+use crate::inventory::Role;
+use crate::pg;
+use crate::scenario::{Condition, SqlEndpoint};
+
+/// Last probe result per condition, to rate-limit probes.
+#[derive(Default)]
+pub(crate) struct ProbeCache {
+    last: BTreeMap<String, (Instant, Eval)>,
+}
+
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Runs `query` on the endpoint; returns (where, first value) for each node asked.
+pub(crate) async fn sql_values(
+    live: &Live<'_>,
+    on: &SqlEndpoint,
+    query: &str,
+) -> Result<Vec<(String, Option<String>)>, String> {
+    let inv = &live.engine.inventory;
+    let port = inv.cluster.postgres.port;
+    let creds = &live.engine.creds;
+    let targets: Vec<(String, String, u16)> = match on {
+        SqlEndpoint::Leader => {
+            let l = live.world.leader().ok_or("no leader to run SQL on")?;
+            let n = inv.node(&l).ok_or_else(|| format!("leader {l} is not in the inventory"))?;
+            vec![(l.clone(), n.host.clone(), port)]
+        }
+        SqlEndpoint::WritePort | SqlEndpoint::ReadPort => {
+            let h = inv.entrypoints.haproxy.as_ref().ok_or("no HAProxy entry point in the inventory")?;
+            let p = if matches!(on, SqlEndpoint::WritePort) {
+                h.write_port
+            } else {
+                h.read_port.ok_or("no HAProxy read port in the inventory")?
+            };
+            vec![(format!("{}:{p}", h.host), h.host.clone(), p)]
+        }
+        SqlEndpoint::AllMembers => inv
+            .nodes
+            .iter()
+            .filter(|n| live.world.member(&n.name).is_some())
+            .map(|n| (n.name.clone(), n.host.clone(), port))
+            .collect(),
+        SqlEndpoint::Target(t) => live
+            .bindings
+            .get(t)
+            .ok_or_else(|| format!("target {t:?} is not bound"))?
+            .iter()
+            .filter_map(|n| inv.node(n).map(|x| (n.clone(), x.host.clone(), port)))
+            .collect(),
+    };
+    let futs = targets.into_iter().map(|(label, host, port)| async move {
+        let r = pg::query_first(&host, port, creds, query).await;
+        (label, r)
+    });
+    let mut out = Vec::new();
+    for (label, r) in futures::future::join_all(futs).await {
+        match r {
+            Ok(v) => out.push((label, v)),
+            Err(e) => return Err(live.engine.redact(&e.to_string())),
+        }
+    }
+    Ok(out)
+}
+
+/// Evaluates a probe condition (rate-limited unless `fresh` is required).
+pub(crate) async fn evaluate(live: &Live<'_>, c: &Condition, cache: &mut ProbeCache, fresh: bool) -> Eval {
+    let key = format!("{c:?}");
+    if !fresh {
+        if let Some((at, e)) = cache.last.get(&key) {
+            if at.elapsed() < PROBE_EVERY {
+                return e.clone();
+            }
+        }
+    }
+    let e = probe(live, c).await;
+    cache.last.insert(key, (Instant::now(), e.clone()));
+    e
+}
+
+async fn probe(live: &Live<'_>, c: &Condition) -> Eval {
+    match c {
+        Condition::Sql(s) => match sql_values(live, &s.on, &s.query).await {
+            Ok(v) => {
+                let holds = !v.is_empty() && v.iter().all(|(_, x)| x.as_deref() == Some(s.equals.as_str()));
+                Eval { holds, observed: fmt(&v) }
+            }
+            Err(e) => Eval { holds: false, observed: e },
+        },
+        Condition::Setting(s) => {
+            let on = match &s.node {
+                Some(t) => SqlEndpoint::Target(t.clone()),
+                None => SqlEndpoint::AllMembers,
+            };
+            match sql_values(live, &on, &format!("SHOW {}", quote_ident(&s.name))).await {
+                Ok(v) => {
+                    let holds = !v.is_empty() && v.iter().all(|(_, x)| x.as_deref() == Some(s.equals.as_str()));
+                    Eval { holds, observed: fmt(&v) }
+                }
+                Err(e) => Eval { holds: false, observed: e },
+            }
+        }
+        Condition::Haproxy(h) => haproxy(live, h).await,
+        _ => Eval { holds: false, observed: "not a probe condition".into() },
+    }
+}
+
+async fn haproxy(live: &Live<'_>, h: &crate::scenario::HaproxyCond) -> Eval {
+    let inv = &live.engine.inventory;
+    let Some(hp) = inv.entrypoints.haproxy.as_ref() else {
+        return Eval { holds: false, observed: "no HAProxy entry point in the inventory".into() };
+    };
+    let creds = &live.engine.creds;
+    let by_addr: BTreeMap<String, String> = inv.nodes.iter().map(|n| (n.host.clone(), n.name.clone())).collect();
+    let name_of = |addr: Option<String>| -> String {
+        let a = addr.unwrap_or_default();
+        let a = a.split('/').next().unwrap_or_default().to_owned();
+        by_addr.get(&a).cloned().unwrap_or(a)
+    };
+    let mut holds = true;
+    let mut seen = Vec::new();
+    if let Some(t) = &h.write_port_reaches {
+        let want: Vec<String> = if t == "leader" {
+            live.world.leader().into_iter().collect()
+        } else {
+            live.bindings.get(t).cloned().unwrap_or_default()
+        };
+        match pg::query_first(&hp.host, hp.write_port, creds, "select inet_server_addr()::text").await {
+            Ok(v) => {
+                let n = name_of(v);
+                holds &= want.contains(&n);
+                seen.push(format!("write port reached {n}"));
+            }
+            Err(e) => {
+                holds = false;
+                seen.push(format!("write port: {e}"));
+            }
+        }
+    }
+    let wants_read = h.read_port_round_robin.is_some() || h.read_port_excludes.is_some() || h.read_port_includes.is_some();
+    if wants_read {
+        let Some(rp) = hp.read_port else {
+            return Eval { holds: false, observed: "no HAProxy read port in the inventory".into() };
+        };
+        let replicas: BTreeSet<String> = live
+            .world
+            .members()
+            .map(|ms| {
+                ms.iter()
+                    .filter(|m| matches!(m.role.as_str(), "replica" | "sync_standby") && matches!(m.state.as_str(), "running" | "streaming"))
+                    .map(|m| m.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let tries = (replicas.len().max(1) * 3).max(4);
+        let mut served: BTreeMap<String, usize> = BTreeMap::new();
+        let mut errors = 0;
+        for _ in 0..tries {
+            match pg::query_first(&hp.host, rp, creds, "select inet_server_addr()::text").await {
+                Ok(v) => *served.entry(name_of(v)).or_default() += 1,
+                Err(_) => errors += 1,
+            }
+        }
+        let set: BTreeSet<String> = served.keys().cloned().collect();
+        seen.push(format!(
+            "read port served {}{}",
+            served.iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(", "),
+            if errors > 0 { format!(" ({errors} failed)") } else { String::new() }
+        ));
+        if h.read_port_round_robin == Some(true) {
+            holds &= errors == 0 && set == replicas && !replicas.is_empty();
+            seen.push(format!("running replicas {}", replicas.iter().cloned().collect::<Vec<_>>().join(", ")));
+        }
+        if let Some(t) = &h.read_port_excludes {
+            let nodes = live.bindings.get(t).cloned().unwrap_or_default();
+            holds &= !nodes.iter().any(|n| set.contains(n)) && !set.is_empty();
+        }
+        if let Some(t) = &h.read_port_includes {
+            let nodes = live.bindings.get(t).cloned().unwrap_or_default();
+            holds &= nodes.iter().all(|n| set.contains(n));
+        }
+    }
+    let _ = Role::Haproxy;
+    Eval { holds, observed: seen.join("; ") }
+}
+
+fn fmt(v: &[(String, Option<String>)]) -> String {
+    v.iter()
+        .map(|(n, x)| format!("{n}: {}", x.as_deref().unwrap_or("(no row)")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn quote_ident(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+        s.to_owned()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+}
