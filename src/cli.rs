@@ -63,8 +63,15 @@ pub struct RunArgs {
     /// Scenario files or directories (default: scenarios/).
     pub paths: Vec<PathBuf>,
     /// The inventory describing the cluster.
-    #[arg(long, short = 'i')]
-    pub inventory: PathBuf,
+    #[arg(long, short = 'i', required_unless_present = "lab", conflicts_with = "lab")]
+    pub inventory: Option<PathBuf>,
+    /// Run against the local lab: bring it up (installing packages if needed, reusing it if
+    /// it is up) and use its inventory.
+    #[arg(long)]
+    pub lab: bool,
+    /// Lab directory, with --lab.
+    #[arg(long, env = "PGCHAOS_LAB_DIR", default_value = "/var/lib/pgchaos-lab")]
+    pub lab_dir: PathBuf,
     /// Only scenarios with this tag (repeatable).
     #[arg(long = "tag")]
     pub tags: Vec<String>,

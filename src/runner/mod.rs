@@ -35,6 +35,7 @@ pub use cancel::{Cancel, Level, Trigger, pair as cancel_pair};
 pub use live::Live;
 pub use preflight::PreflightError;
 pub use progress::Progress;
+pub use steps::describe as describe_step;
 
 /// Settings of one run.
 #[derive(Clone, Debug)]
