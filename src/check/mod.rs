@@ -183,6 +183,9 @@ pub fn describe(c: &Condition, ctx: &Context) -> String {
             if let Some(t) = &h.read_port_includes {
                 parts.push(format!("read port reaches {}", ctx.label(t)));
             }
+            if let Some(a) = h.write_port_available {
+                parts.push(if a { "write port accepts queries".into() } else { "write port unavailable".into() });
+            }
             format!("HAProxy: {}", parts.join("; "))
         }
         Condition::Sql(s) => format!("`{}` on {:?} returns {:?}", s.query, s.on, s.equals),
@@ -459,7 +462,11 @@ pub fn evaluate(c: &Condition, w: &World, ctx: &Context) -> Option<Eval> {
                 )
             }
         },
-        Condition::Haproxy(_) | Condition::Sql(_) | Condition::Setting(_) => return None,
+        Condition::Haproxy(_)
+        | Condition::Sql(_)
+        | Condition::Setting(_)
+        | Condition::PostgresRunning(_)
+        | Condition::PostgresRestarted(_) => return None,
     })
 }
 

@@ -61,6 +61,8 @@ pub struct Live<'e> {
     workload: Option<workload::Workload>,
     workload_result: Option<WorkloadResult>,
     workload_error: Option<String>,
+    /// When the scenario started (monotonic).
+    pub(crate) started: Instant,
 }
 
 impl<'e> Live<'e> {
@@ -92,6 +94,7 @@ impl<'e> Live<'e> {
             workload: None,
             workload_result: None,
             workload_error: None,
+            started: Instant::now(),
         }
     }
 

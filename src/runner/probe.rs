@@ -109,6 +109,8 @@ async fn probe(live: &Live<'_>, c: &Condition) -> Eval {
             }
         }
         Condition::Haproxy(h) => haproxy(live, h).await,
+        Condition::PostgresRunning(n) => postgres_running(live, n).await,
+        Condition::PostgresRestarted(n) => postgres_restarted(live, n).await,
         _ => Eval { holds: false, observed: "not a probe condition".into() },
     }
 }
@@ -144,6 +146,14 @@ async fn haproxy(live: &Live<'_>, h: &crate::scenario::HaproxyCond) -> Eval {
                 seen.push(format!("write port: {e}"));
             }
         }
+    }
+    if let Some(want) = h.write_port_available {
+        let r = pg::query_first(&hp.host, hp.write_port, creds, "select 1").await;
+        holds &= r.is_ok() == want;
+        seen.push(match r {
+            Ok(_) => "write port answered".into(),
+            Err(e) => format!("write port: {e}"),
+        });
     }
     let wants_read = h.read_port_round_robin.is_some() || h.read_port_excludes.is_some() || h.read_port_includes.is_some();
     if wants_read {
@@ -204,5 +214,52 @@ fn quote_ident(s: &str) -> String {
         s.to_owned()
     } else {
         format!("\"{}\"", s.replace('"', "\"\""))
+    }
+}
+
+async fn postgres_running(live: &Live<'_>, c: &crate::scenario::NodeBoolCond) -> Eval {
+    let nodes = live.bindings.get(&c.node).cloned().unwrap_or_default();
+    let mut holds = !nodes.is_empty();
+    let mut seen = Vec::new();
+    for name in &nodes {
+        let Some(node) = live.engine.inventory.node(name) else { continue };
+        let ops = live.engine.inventory.ops_for(node);
+        let script = format!(
+            "pgrep -u {} -x {} >/dev/null; echo $?",
+            crate::transport::shell_quote(&ops.postgres_user),
+            crate::transport::shell_quote(&ops.postgres_process)
+        );
+        match live.engine.transport.run_with_timeout(name, &script, Duration::from_secs(10)).await {
+            Ok(o) => {
+                let running = o.stdout.trim() == "0";
+                holds &= running == c.is;
+                seen.push(format!("{name}: postgres {}", if running { "running" } else { "not running" }));
+            }
+            Err(e) => {
+                holds = false;
+                seen.push(format!("{name}: could not ask over SSH: {e}"));
+            }
+        }
+    }
+    Eval { holds, observed: seen.join("; ") }
+}
+
+async fn postgres_restarted(live: &Live<'_>, c: &crate::scenario::NodeBoolCond) -> Eval {
+    let since = live.started.elapsed().as_secs() + 1;
+    // Compared on the server's own clock, so clock skew with pgchaos does not matter.
+    let q = format!("select (pg_postmaster_start_time() > now() - interval '{since} seconds')::text");
+    match sql_values(live, &SqlEndpoint::Target(c.node.clone()), &q).await {
+        Ok(v) => {
+            let restarted = !v.is_empty() && v.iter().all(|(_, x)| x.as_deref() == Some("true"));
+            Eval {
+                holds: restarted == c.is,
+                observed: v
+                    .iter()
+                    .map(|(n, x)| format!("{n}: {}", if x.as_deref() == Some("true") { "postmaster started during the scenario" } else { "postmaster older than the scenario" }))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }
+        }
+        Err(e) => Eval { holds: false, observed: e },
     }
 }

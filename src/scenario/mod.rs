@@ -718,6 +718,11 @@ pub enum Condition {
     PendingRestart(NodeBoolCond),
     /// A PostgreSQL setting's value on members (`SHOW name`).
     Setting(SettingCond),
+    /// Whether PostgreSQL processes run on the node (asked over SSH with `pgrep`).
+    PostgresRunning(NodeBoolCond),
+    /// Whether the node's postmaster started after the scenario began (asked over SQL):
+    /// proof that PostgreSQL was restarted, not merely still running.
+    PostgresRestarted(NodeBoolCond),
 }
 
 /// Leader condition; exactly one field is set.
@@ -860,6 +865,9 @@ pub struct HaproxyCond {
     /// The read port reaches this target.
     #[serde(default)]
     pub read_port_includes: Option<String>,
+    /// The write port accepts a connection and a query (true) or refuses or times out (false).
+    #[serde(default)]
+    pub write_port_available: Option<bool>,
 }
 
 /// A SQL query condition.
