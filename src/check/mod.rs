@@ -466,7 +466,8 @@ pub fn evaluate(c: &Condition, w: &World, ctx: &Context) -> Option<Eval> {
         | Condition::Sql(_)
         | Condition::Setting(_)
         | Condition::PostgresRunning(_)
-        | Condition::PostgresRestarted(_) => return None,
+        | Condition::PostgresRestarted(_)
+        | Condition::SettingsMatch(_) => return None,
     })
 }
 

@@ -19,12 +19,27 @@ pub(crate) struct ProbeCache {
 
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
+/// Substitutes target placeholders in SQL: `{t}` is the node bound to target `t`,
+/// `{t:list}` its nodes as a quoted SQL list, `{t:count}` how many there are.
+pub(crate) fn render_sql(query: &str, bindings: &crate::plan::Bindings) -> String {
+    let mut out = query.to_owned();
+    for (name, nodes) in bindings {
+        let quoted: Vec<String> = nodes.iter().map(|n| format!("'{}'", n.replace('\'', "''"))).collect();
+        out = out
+            .replace(&format!("{{{name}:list}}"), &quoted.join(", "))
+            .replace(&format!("{{{name}:count}}"), &nodes.len().to_string())
+            .replace(&format!("{{{name}}}"), nodes.first().map(String::as_str).unwrap_or(""));
+    }
+    out
+}
+
 /// Runs `query` on the endpoint; returns (where, first value) for each node asked.
 pub(crate) async fn sql_values(
     live: &Live<'_>,
     on: &SqlEndpoint,
     query: &str,
 ) -> Result<Vec<(String, Option<String>)>, String> {
+    let query = &render_sql(query, &live.bindings);
     let inv = &live.engine.inventory;
     let port = inv.cluster.postgres.port;
     let creds = &live.engine.creds;
@@ -111,6 +126,7 @@ async fn probe(live: &Live<'_>, c: &Condition) -> Eval {
         Condition::Haproxy(h) => haproxy(live, h).await,
         Condition::PostgresRunning(n) => postgres_running(live, n).await,
         Condition::PostgresRestarted(n) => postgres_restarted(live, n).await,
+        Condition::SettingsMatch(m) => settings_match(live, m).await,
         _ => Eval { holds: false, observed: "not a probe condition".into() },
     }
 }
@@ -261,5 +277,42 @@ async fn postgres_restarted(live: &Live<'_>, c: &crate::scenario::NodeBoolCond) 
             }
         }
         Err(e) => Eval { holds: false, observed: e },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render_sql;
+
+    #[test]
+    fn renders_target_placeholders() {
+        let mut b = crate::plan::Bindings::new();
+        b.insert("replicas".into(), vec!["pg2".into(), "pg3".into()]);
+        b.insert("primary".into(), vec!["pg1".into()]);
+        assert_eq!(
+            render_sql("select {replicas:count}, {primary}, x in ({replicas:list})", &b),
+            "select 2, pg1, x in ('pg2', 'pg3')"
+        );
+    }
+}
+
+async fn settings_match(live: &Live<'_>, m: &crate::scenario::SettingsMatchCond) -> Eval {
+    let list: Vec<String> = m.names.iter().map(|n| format!("'{}'", n.replace('\'', "''"))).collect();
+    let q = format!(
+        "select string_agg(name || '=' || setting, ', ' order by name) from pg_settings where name in ({})",
+        list.join(", ")
+    );
+    let a = sql_values(live, &SqlEndpoint::Target(m.node.clone()), &q).await;
+    let b = sql_values(live, &SqlEndpoint::Target(m.with.clone()), &q).await;
+    match (a, b) {
+        (Ok(a), Ok(b)) => {
+            let va = a.first().and_then(|(_, v)| v.clone());
+            let vb = b.first().and_then(|(_, v)| v.clone());
+            Eval {
+                holds: va.is_some() && va == vb,
+                observed: format!("{}; {}", fmt(&a), fmt(&b)),
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => Eval { holds: false, observed: e },
     }
 }

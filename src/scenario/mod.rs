@@ -723,6 +723,21 @@ pub enum Condition {
     /// Whether the node's postmaster started after the scenario began (asked over SQL):
     /// proof that PostgreSQL was restarted, not merely still running.
     PostgresRestarted(NodeBoolCond),
+    /// Named settings have the same value on `node` as on `with` (e.g. a new member runs
+    /// with the cluster-wide parameters of the leader).
+    SettingsMatch(SettingsMatchCond),
+}
+
+/// Settings compared between two targets.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsMatchCond {
+    /// The node checked.
+    pub node: String,
+    /// The node it is compared with.
+    pub with: String,
+    /// Setting names.
+    pub names: Vec<String>,
 }
 
 /// Leader condition; exactly one field is set.
