@@ -93,6 +93,10 @@ pub struct RunArgs {
     /// Do not ask for confirmation before faulting a cluster not marked as a lab.
     #[arg(long)]
     pub yes: bool,
+    /// Margin added to a scenario's max_duration before node-side dead man's switches undo
+    /// its faults by themselves.
+    #[arg(long, default_value = "60s", hide = true)]
+    pub deadman_margin: humantime::Duration,
 }
 
 /// `pgchaos schema`.

@@ -73,7 +73,7 @@ pub fn run(args: RunArgs) -> CommandResult {
             inventory_path: inventory_path.clone(),
             command_line,
             stale_after: Duration::from_secs(3),
-            deadman_margin: Duration::from_secs(60),
+            deadman_margin: *args.deadman_margin,
         };
         let engine = Engine::new(inventory.clone(), transport.clone(), client.clone(), creds.clone(), secrets.clone(), timeline.clone(), config, cancel.clone());
         eprintln!("pgchaos run {}: {} scenario(s) against {} ({} nodes), reports in {}", engine.config.run_id, selected.len(), inventory.cluster.scope, inventory.nodes.len(), report_dir.display());

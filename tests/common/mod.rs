@@ -1,0 +1,144 @@
+//! Support for integration tests that drive the real binary against the lab.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The pgchaos binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pgchaos")
+}
+
+/// The lab directory used by the tests.
+pub fn lab_dir() -> PathBuf {
+    std::env::var_os("PGCHAOS_LAB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/pgchaos-lab"))
+}
+
+/// Runs pgchaos with `args`, with a generous deadline, and returns its output.
+pub fn pgchaos(args: &[&str]) -> Output {
+    run_with_deadline(Command::new(bin()).args(args), Duration::from_secs(3600))
+}
+
+/// Runs a command, killing it if it outlives `deadline` (tests must never hang).
+pub fn run_with_deadline(cmd: &mut Command, deadline: Duration) -> Output {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("failed to start the command");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait failed") {
+            break s;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            break child.wait().expect("wait failed");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Output { status, stdout: t_out.join().unwrap(), stderr: t_err.join().unwrap() }
+}
+
+/// The lab, brought up once per test binary (reused when already up), and a lock that
+/// serialises the tests of the binary: they fault one shared cluster.
+pub struct Lab {
+    /// Path of the lab's inventory.
+    pub inventory: PathBuf,
+}
+
+static LAB: OnceLock<Lab> = OnceLock::new();
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// Brings the lab up (or reuses it) and takes the test lock.
+pub fn lab() -> (&'static Lab, MutexGuard<'static, ()>) {
+    let guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let lab = LAB.get_or_init(|| {
+        let out = pgchaos(&["lab", "up", "--reuse"]);
+        assert!(
+            out.status.success(),
+            "pgchaos lab up failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let inventory = lab_dir().join("inventory.yml");
+        assert!(inventory.exists(), "lab up did not write {}", inventory.display());
+        Lab { inventory }
+    });
+    (lab, guard)
+}
+
+/// Runs a command on a lab node over SSH (through `pgchaos lab ssh`).
+pub fn on_node(node: &str, cmd: &str) -> Output {
+    run_with_deadline(Command::new(bin()).args(["lab", "ssh", node, cmd]), Duration::from_secs(60))
+}
+
+/// Polls `f` until it returns true or `deadline` passes; returns whether it did.
+pub fn eventually(deadline: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    loop {
+        if f() {
+            return true;
+        }
+        if started.elapsed() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// A fresh report directory for one test.
+pub fn report_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pgchaos-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Reads and parses results.json in `dir`.
+pub fn results(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("results.json"))
+        .unwrap_or_else(|e| panic!("no results.json in {}: {e}", dir.display()));
+    serde_json::from_str(&text).expect("results.json is JSON")
+}
+
+/// Every pgchaos-tagged iptables rule on every lab node.
+pub fn tagged_rules(nodes: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in nodes {
+        let o = on_node(n, "iptables -S");
+        for l in String::from_utf8_lossy(&o.stdout).lines() {
+            if l.contains("pgchaos:") {
+                out.push(format!("{n}: {l}"));
+            }
+        }
+    }
+    out
+}
+
+/// Text of a process output, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}

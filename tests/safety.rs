@@ -1,0 +1,143 @@
+//! Harness safety against the real lab: pgchaos killed or interrupted in the middle of a
+//! fault never leaves it in place; a wrong inventory refuses to start; secrets never leak.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const PATRONI_NODES: [&str; 3] = ["pg1", "pg2", "pg3"];
+
+fn spawn_long_block(inventory: &str, dir: &std::path::Path) -> std::process::Child {
+    Command::new(bin())
+        .args([
+            "run",
+            "tests/scenarios/long-block.yml",
+            "--inventory",
+            inventory,
+            "--report-dir",
+            dir.to_str().unwrap(),
+            "--deadman-margin",
+            "5s",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("failed to start pgchaos")
+}
+
+fn wait_exit(child: &mut std::process::Child, deadline: Duration) -> Option<std::process::ExitStatus> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn sigkill_mid_block_the_node_heals_itself_and_a_new_run_starts_cleanly() {
+    let (lab, _guard) = lab();
+    let inv = lab.inventory.to_str().unwrap();
+    let dir = report_dir("sigkill");
+    let mut child = spawn_long_block(inv, &dir);
+    assert!(
+        eventually(Duration::from_secs(120), || !tagged_rules(&PATRONI_NODES).is_empty()),
+        "the block never appeared"
+    );
+    child.kill().expect("SIGKILL pgchaos");
+    let _ = child.wait();
+    assert!(!tagged_rules(&PATRONI_NODES).is_empty(), "the rule vanished with pgchaos: nothing left to prove");
+    // max_duration 20s + margin 5s: the node-side switch must remove the rule by itself.
+    assert!(
+        eventually(Duration::from_secs(90), || tagged_rules(&PATRONI_NODES).is_empty()),
+        "the dead man's switch did not remove the rule: {:?}",
+        tagged_rules(&PATRONI_NODES)
+    );
+    let dir2 = report_dir("after-sigkill");
+    let out = pgchaos(&["run", "scenarios/poc/haproxy-ports.yml", "--inventory", inv, "--report-dir", dir2.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "a new run did not start cleanly: {}", text(&out));
+}
+
+#[test]
+fn sigint_mid_scenario_undoes_faults_writes_reports_and_exits_130() {
+    let (lab, _guard) = lab();
+    let inv = lab.inventory.to_str().unwrap();
+    let dir = report_dir("sigint");
+    let mut child = spawn_long_block(inv, &dir);
+    assert!(
+        eventually(Duration::from_secs(120), || !tagged_rules(&PATRONI_NODES).is_empty()),
+        "the block never appeared"
+    );
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(240)).expect("pgchaos did not exit after SIGINT");
+    assert_eq!(status.code(), Some(130));
+    assert!(tagged_rules(&PATRONI_NODES).is_empty(), "faults left after SIGINT: {:?}", tagged_rules(&PATRONI_NODES));
+    let r = results(&dir);
+    assert_eq!(r["outcome"]["kind"], "interrupted");
+    assert_eq!(r["scenarios"][0]["verdict"], "interrupted");
+    for f in ["junit.xml", "index.html", "summary.md"] {
+        assert!(dir.join(f).exists(), "{f} was not written");
+    }
+}
+
+#[test]
+fn an_inventory_with_the_wrong_scope_refuses_to_start() {
+    let (lab, _guard) = lab();
+    let text_inv = std::fs::read_to_string(&lab.inventory).unwrap();
+    assert!(text_inv.contains("scope: pgchaos-lab"), "unexpected lab inventory:\n{text_inv}");
+    let wrong = std::env::temp_dir().join(format!("pgchaos-wrong-scope-{}.yml", std::process::id()));
+    std::fs::write(&wrong, text_inv.replace("scope: pgchaos-lab", "scope: payments-prod")).unwrap();
+    let dir = report_dir("wrong-scope");
+    let out = pgchaos(&["run", "tests/scenarios/false-expectation.yml", "--inventory", wrong.to_str().unwrap(), "--report-dir", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("payments-prod") && err.contains("pgchaos-lab"), "{err}");
+    assert!(tagged_rules(&PATRONI_NODES).is_empty());
+}
+
+#[test]
+fn no_output_of_a_run_contains_a_password() {
+    let (lab, _guard) = lab();
+    let inv = lab.inventory.to_str().unwrap();
+    let secrets_dir = lab_dir().join("secrets");
+    let mut secrets = Vec::new();
+    for e in std::fs::read_dir(&secrets_dir).expect("lab secrets dir") {
+        let p = e.unwrap().path();
+        let v = std::fs::read_to_string(&p).unwrap().trim().to_owned();
+        if v.len() >= 8 {
+            secrets.push(v);
+        }
+    }
+    assert!(secrets.len() >= 2, "expected the lab's database and API passwords in {}", secrets_dir.display());
+    let dir = report_dir("secrets");
+    let out = pgchaos(&["-vv", "run", "tests/scenarios/false-expectation.yml", "scenarios/ops/switchover.yml", "--inventory", inv, "--report-dir", dir.to_str().unwrap()]);
+    let dry = pgchaos(&["-vv", "run", "scenarios", "--inventory", inv, "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    let mut haystacks = vec![
+        ("stdout".to_owned(), String::from_utf8_lossy(&out.stdout).into_owned()),
+        ("stderr".to_owned(), String::from_utf8_lossy(&out.stderr).into_owned()),
+        ("dry-run stdout".to_owned(), String::from_utf8_lossy(&dry.stdout).into_owned()),
+        ("dry-run stderr".to_owned(), String::from_utf8_lossy(&dry.stderr).into_owned()),
+    ];
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            haystacks.push((p.display().to_string(), String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned()));
+        }
+    }
+    assert!(haystacks.iter().any(|(n, _)| n.ends_with("results.json")), "no results.json written");
+    for (name, hay) in &haystacks {
+        for s in &secrets {
+            assert!(!hay.contains(s.as_str()), "a password appears in {name}");
+        }
+    }
+}
