@@ -669,3 +669,169 @@ async fn sql_sampler_reads_primary_replica_and_promotion() {
             .unwrap_or(0.0)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// SSH fallback against a throwaway sshd on loopback
+// ---------------------------------------------------------------------------------------
+
+/// An sshd on 127.0.0.1 accepting one generated key, killed when dropped.
+struct Sshd {
+    child: std::process::Child,
+    port: u16,
+    key: PathBuf,
+    known_hosts: PathBuf,
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sshd {
+    fn start() -> Sshd {
+        let dir = tempfile::Builder::new()
+            .prefix("pgchaos-ssh")
+            .tempdir()
+            .unwrap();
+        let d = dir.path();
+        for (name, comment) in [("host", "host"), ("client", "client")] {
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+                .arg(d.join(name))
+                .output()
+                .expect("ssh-keygen runs");
+            assert!(out.status.success(), "ssh-keygen failed");
+        }
+        std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).unwrap();
+        // sshd's privilege separation directory (absent where no sshd ever ran).
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let port = closed_port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host\nAuthorizedKeysFile {d}/authorized_keys\n\
+             PidFile {d}/sshd.pid\nStrictModes no\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("sshd_config"), config).unwrap();
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sshd starts");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not listen within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::fs::write(d.join("ssh_config"), "").unwrap();
+        Sshd {
+            child,
+            port,
+            key: d.join("client"),
+            known_hosts: d.join("known_hosts"),
+            config: d.join("ssh_config"),
+            _dir: dir,
+        }
+    }
+}
+
+#[tokio::test]
+async fn ssh_fallback_reads_a_node_cut_off_over_tcp() {
+    if !is_root() || !Path::new("/usr/sbin/sshd").exists() {
+        // The fallback switches to the postgres user with runuser, which needs root; the
+        // lab tests cover it where this cannot run.
+        eprintln!("skipping: needs root and /usr/sbin/sshd");
+        return;
+    }
+    let Some(mut lab) = PgLab::new() else {
+        return;
+    };
+    let sshd = Sshd::start();
+    let (port, ls) = bind_same_port(&["127.0.0.1"]).await;
+    drop(ls);
+    let primary = lab.path("primary");
+    pg_tool(
+        "initdb",
+        &["-D", &primary, "-A", "trust", "-U", "postgres", "--no-sync"],
+    );
+    let sock = lab.path("sock");
+    lab.configure(&primary, "127.0.0.1", port, &sock);
+    lab.start(&primary);
+
+    // "cut" is reached at 127.0.0.3, where nothing listens (as if its PostgreSQL port
+    // were rejected), but its SSH goes to the host that runs the server: the fallback
+    // must find the server through the local socket.
+    let ssh = format!(
+        "ssh: {{host: 127.0.0.1, port: {}, user: root, key: {}, known_hosts: {}, config_file: {}, host_key_checking: accept-new}}, operations: {{socket_dir: {sock}}}",
+        sshd.port,
+        sshd.key.display(),
+        sshd.known_hosts.display(),
+        sshd.config.display()
+    );
+    let y = format!(
+        "cluster:\n  scope: demo\n  patroni: {{port: {}, timeout: 300ms}}\n  postgres: {{port: {port}, timeout: 500ms, sslmode: disable}}\nnodes:\n  - {{name: p, host: 127.0.0.1, roles: [patroni], {ssh}}}\n  - {{name: cut, host: 127.0.0.3, roles: [patroni], {ssh}}}\n",
+        closed_port()
+    );
+    let inv = Arc::new(
+        parse(Path::new("test-inventory.yml"), &y)
+            .expect("test inventory parses")
+            .inventory,
+    );
+    let client = Arc::new(PatroniClient::new(&inv).unwrap());
+    let ctl = tempfile::tempdir().unwrap();
+    let transport = Arc::new(Transport::new(&inv, ctl.path()));
+    let tl = Timeline::new();
+    let obs = Observers::start(
+        inv.clone(),
+        client,
+        transport.clone(),
+        PgSettings::from_inventory(&inv).unwrap(),
+        tl.clone(),
+        ObserveConfig {
+            interval: Duration::from_millis(50),
+            ssh_fallback: true,
+        },
+    );
+    assert_eq!(obs.task_count(), 6);
+    let got = wait_for(&tl, Duration::from_secs(60), || {
+        tl.since(0).iter().any(|s| {
+            s.observation.node == "cut"
+                && s.observation.source == ObservationSource::SqlSsh
+                && s.observation.reachable
+        })
+    })
+    .await;
+    obs.stop().await;
+    transport.close().await;
+    let ssh_samples: Vec<_> = tl
+        .since(0)
+        .into_iter()
+        .filter(|s| s.observation.source == ObservationSource::SqlSsh)
+        .collect();
+    assert!(
+        got,
+        "no SSH fallback sample answered: {:?}",
+        ssh_samples.last()
+    );
+
+    let s = ssh_samples
+        .iter()
+        .find(|s| s.observation.reachable)
+        .unwrap();
+    assert_eq!(s.observation.node, "cut");
+    assert_eq!(s.observation.in_recovery, Some(false));
+    assert_eq!(s.observation.timeline, Some(1));
+    assert!(s.observation.lsn.is_some());
+    // The node reachable over TCP is never asked over SSH, and the fallback runs far
+    // less often than the TCP sampler.
+    assert!(ssh_samples.iter().all(|s| s.observation.node == "cut"));
+    let (tcp_total, tcp_ok) = count(&tl, "cut", ObservationSource::Sql);
+    assert_eq!(tcp_ok, 0);
+    assert!(tcp_total > ssh_samples.len());
+}
