@@ -233,16 +233,22 @@ pub(crate) async fn run_tcp(
     let mut conn: Option<Conn> = None;
     loop {
         ticker.tick().await;
-        match probe_tcp(&mut conn, &node.host, &pg).await {
+        // Stamped with when the node was asked, not when it answered: the split-brain
+        // check compares instants across nodes, and a slow answer still describes the
+        // moment the query started.
+        let asked = Utc::now();
+        let mut sample = match probe_tcp(&mut conn, &node.host, &pg).await {
             Ok(r) => {
                 tcp_failing.store(false, Ordering::Relaxed);
-                timeline.push(reading_sample(&node.name, ObservationSource::Sql, r));
+                reading_sample(&node.name, ObservationSource::Sql, r)
             }
             Err(e) => {
                 tcp_failing.store(true, Ordering::Relaxed);
-                timeline.push(unreachable(&node.name, ObservationSource::Sql, e));
+                unreachable(&node.name, ObservationSource::Sql, e)
             }
-        }
+        };
+        sample.observation.at = asked;
+        timeline.push(sample);
     }
 }
 
@@ -309,7 +315,8 @@ pub(crate) async fn run_ssh(
         if !tcp_failing.load(Ordering::Relaxed) {
             continue;
         }
-        let sample = match transport.run_with_timeout(&node.name, &cmd, timeout).await {
+        let asked = Utc::now();
+        let mut sample = match transport.run_with_timeout(&node.name, &cmd, timeout).await {
             Ok(out) if out.success() => match parse_psql_row(&out.stdout) {
                 Ok(r) => reading_sample(&node.name, ObservationSource::SqlSsh, r),
                 Err(e) => unreachable(&node.name, ObservationSource::SqlSsh, e),
@@ -325,6 +332,7 @@ pub(crate) async fn run_ssh(
             ),
             Err(e) => unreachable(&node.name, ObservationSource::SqlSsh, short(&e.to_string())),
         };
+        sample.observation.at = asked;
         timeline.push(sample);
     }
 }
