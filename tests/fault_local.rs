@@ -151,18 +151,16 @@ impl Node {
             "127.0.0.1",
             &p,
         ]);
-        wait_for("the listener", Duration::from_secs(30), || self.connects(port));
+        wait_for("the listener", Duration::from_secs(30), || {
+            self.connects(port)
+        });
     }
 
     /// Whether a TCP connection to 127.0.0.1:port succeeds from inside. Used with REJECT
     /// rules: refused connections fail at once, nothing waits on a timeout.
     fn connects(&self, port: u16) -> bool {
         self.enter()
-            .args([
-                "bash",
-                "-c",
-                &format!("exec 3<>/dev/tcp/127.0.0.1/{port}"),
-            ])
+            .args(["bash", "-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")])
             .stderr(Stdio::null())
             .status()
             .map(|s| s.success())
@@ -294,7 +292,8 @@ fn block_inject_and_undo_leave_nothing_behind() {
     assert!(node.rules().contains("pgchaos:ft-run:1"));
     let left = node.leftovers();
     assert!(
-        left.iter().any(|l| matches!(l, Leftover::Deadman { alive: true, .. })),
+        left.iter()
+            .any(|l| matches!(l, Leftover::Deadman { alive: true, .. })),
         "{left:?}"
     );
 
@@ -321,9 +320,11 @@ fn dead_mans_switch_removes_the_rule_by_itself() {
     node.sh_ok(&a.inject[0].script);
     assert!(!node.connects(18433));
     // pgchaos "disappears" here: nobody runs the undo.
-    wait_for("the switch to remove the rule", Duration::from_secs(60), || {
-        !node.rules().contains("pgchaos")
-    });
+    wait_for(
+        "the switch to remove the rule",
+        Duration::from_secs(60),
+        || !node.rules().contains("pgchaos"),
+    );
     assert!(node.connects(18433), "connections succeed again");
     wait_for("the switch to finish", Duration::from_secs(30), || {
         node.leftovers()
@@ -332,7 +333,10 @@ fn dead_mans_switch_removes_the_rule_by_itself() {
     });
     let left = node.leftovers();
     assert_eq!(left.len(), 1, "{left:?}");
-    assert!(matches!(left[0], Leftover::Fired { seq: 2, .. }), "{left:?}");
+    assert!(
+        matches!(left[0], Leftover::Fired { seq: 2, .. }),
+        "{left:?}"
+    );
     assert!(!left[0].blocks_run());
     // pgchaos comes back and undoes normally: still fine.
     let u = a.undo.as_ref().unwrap();
@@ -381,7 +385,9 @@ fn leftovers_are_listed_and_cleanup_removes_exactly_them() {
     let switches: Vec<u32> = left
         .iter()
         .filter_map(|l| match l {
-            Leftover::Deadman { seq, alive: true, .. } => Some(*seq),
+            Leftover::Deadman {
+                seq, alive: true, ..
+            } => Some(*seq),
             _ => None,
         })
         .collect();
@@ -539,5 +545,52 @@ fn detached_reboot_command_returns_before_it_runs() {
     child.stdout.take().unwrap().read_to_string(&mut s).unwrap();
     assert!(child.wait().unwrap().success());
     assert!(s.contains("reboot starts in 1s"), "{s}");
-    wait_for("the detached command", Duration::from_secs(20), || marker.exists());
+    wait_for("the detached command", Duration::from_secs(20), || {
+        marker.exists()
+    });
+}
+
+#[test]
+fn patroni_lookup_finds_the_daemon_only() {
+    if !require_root() {
+        return;
+    }
+    let mut node = Node::new();
+    // A fake daemon and a fake patronictl, both matching the default `bin/patroni`; the
+    // script's own shell matches it too.
+    let bin = node.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for name in ["patroni", "patronictl"] {
+        let p = bin.join(name);
+        std::fs::copy("/bin/sleep", &p).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let p = p.to_string_lossy().into_owned();
+        node.spawn(&[&p, "300"]);
+    }
+    let pid_of = |node: &Node, name: &str| {
+        let mut pid = String::new();
+        wait_for(name, Duration::from_secs(20), || {
+            let out = node.sh(&format!("pgrep -x {name}"));
+            pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            out.status.success() && !pid.is_empty()
+        });
+        pid
+    };
+    let daemon = pid_of(&node, "patroni");
+    let ctl = pid_of(&node, "patronictl");
+    let a = plan(
+        json!({"signal": {"target": "n", "process": "patroni", "signal": "STOP"}}),
+        12,
+        LONG,
+    );
+    let out = node.sh_ok(&a.inject[0].script);
+    assert!(
+        out.contains(&format!("sent SIGSTOP to PID {daemon}\n")),
+        "{out}"
+    );
+    assert_eq!(node.state(&daemon), "T");
+    assert_eq!(node.state(&ctl), "S", "patronictl is not the daemon");
+    undo(&node, &a);
+    assert_eq!(node.state(&daemon), "S");
+    assert_eq!(node.leftovers(), vec![]);
 }

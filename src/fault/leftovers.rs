@@ -174,7 +174,9 @@ pub fn leftovers_script() -> String {
          \x20   printf 'error\\tiptables -S failed: %s\\n' \"$(printf '%s' \"$pgc_out\" | head -n 1)\"\n\
          \x20 fi\n\
          fi\n\
-         if [ -d {STATE_DIR} ]; then\n\
+         if [ -d {STATE_DIR} ] && ! {{ [ -r {STATE_DIR} ] && [ -x {STATE_DIR} ]; }}; then\n\
+         \x20 printf 'error\\t{STATE_DIR} is not readable (do commands run as root? set ssh.sudo)\\n'\n\
+         elif [ -d {STATE_DIR} ]; then\n\
          \x20 for pgc_f in {STATE_DIR}/*.deadman; do\n\
          \x20   [ -f \"$pgc_f\" ] || continue\n\
          \x20   pgc_s=${{pgc_f##*/}}; pgc_s=${{pgc_s%.deadman}}\n\

@@ -173,7 +173,9 @@ pub fn plan(step: &Step, ctx: &FaultContext) -> Result<Option<Action>, FaultErro
     Ok(Some(action))
 }
 
-fn check_run_id(run_id: &str) -> Result<(), FaultError> {
+/// Checks that `run_id` can be used in iptables tags and state file names
+/// (`[A-Za-z0-9_-]`, 1 to 64 characters); [`plan`] refuses others.
+pub fn check_run_id(run_id: &str) -> Result<(), FaultError> {
     let ok = !run_id.is_empty()
         && run_id.len() <= 64
         && run_id
