@@ -63,7 +63,7 @@ pub fn run(args: RunArgs) -> CommandResult {
         std::fs::create_dir_all(&control_dir).map_err(|e| Failure::aborted(miette::miette!("failed to create {}: {e}", control_dir.display())))?;
         let inventory = Arc::new(inv.inventory.clone());
         let transport = Arc::new(Transport::new(&inventory, &control_dir));
-        let client = Arc::new(crate::patroni::PatroniClient::new(&inventory).map_err(Failure::bad_input)?);
+        let client = Arc::new(crate::patroni::PatroniClient::new(&inventory).map_err(|e| Failure::bad_input(miette::miette!("{e}")))?);
         let creds = crate::pg::Credentials::new(&inventory, pg_password.clone());
         let timeline = Timeline::new();
         let config = RunConfig {
@@ -99,6 +99,7 @@ pub fn run(args: RunArgs) -> CommandResult {
                 password: creds.password.clone(),
                 port: inventory.cluster.postgres.port,
                 timeout: creds.timeout,
+                sslmode: inventory.cluster.postgres.sslmode,
             },
             timeline.clone(),
             crate::observe::ObserveConfig::default(),
@@ -126,7 +127,7 @@ fn lab_inventory(dir: &Path) -> Result<PathBuf, Failure> {
 }
 
 fn resolve(r: Option<&crate::secret::SecretRef>) -> Result<Option<Secret>, Failure> {
-    r.map(|r| r.resolve().map_err(Failure::bad_input)).transpose()
+    r.map(|r| r.resolve().map_err(|e| Failure::bad_input(miette::miette!("{e}")))).transpose()
 }
 
 fn select(all: Vec<LoadedScenario>, tags: &[String], ids: &[String]) -> Vec<LoadedScenario> {

@@ -203,6 +203,22 @@ pub fn describe(c: &Condition, ctx: &Context) -> String {
                 .map(|n| ctx.label(n))
                 .unwrap_or_else(|| "every member".into())
         ),
+        Condition::PostgresRunning(n) => format!(
+            "PostgreSQL {} on {}",
+            if n.is { "runs" } else { "does not run" },
+            ctx.label(&n.node)
+        ),
+        Condition::PostgresRestarted(n) => format!(
+            "PostgreSQL on {} {} since the scenario started",
+            ctx.label(&n.node),
+            if n.is { "restarted" } else { "not restarted" }
+        ),
+        Condition::SettingsMatch(m) => format!(
+            "{} has the same {} as {}",
+            ctx.label(&m.node),
+            m.names.join(", "),
+            ctx.label(&m.with)
+        ),
     }
 }
 

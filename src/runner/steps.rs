@@ -213,7 +213,7 @@ impl Live<'_> {
     async fn run_undo(&self, u: &UndoAction, rec: &mut Vec<CommandRecord>) -> Result<String, String> {
         match u {
             UndoAction::Remote(undo) => {
-                if let Some(d) = &undo.deadman {
+                for d in &undo.deadmen {
                     let disarm = NodeCommand { location: Location::Node(d.node.clone()), script: d.disarm.clone() };
                     // A disarm failure must not prevent the undo itself.
                     let _ = self.run_commands(std::slice::from_ref(&disarm), rec).await;
@@ -528,7 +528,7 @@ impl Live<'_> {
     pub(crate) async fn hold(&mut self, step: usize, conds: &[Condition], duration: Duration) -> Result<String, StepError> {
         let started = Instant::now();
         let mut probes = super::probe::ProbeCache::default();
-        let mut last = Vec::new();
+        let mut last;
         loop {
             self.fold();
             let evals = self.eval_all(conds, &mut probes, true).await;
@@ -617,7 +617,12 @@ fn fault_id(step: &Step) -> Option<String> {
 }
 
 fn is_one_shot_fault(step: &Step) -> bool {
-    matches!(step, Step::Signal(_) | Step::PgCtl(_) | Step::Reboot(_) | Step::Service(_))
+    use crate::scenario::ServiceAction;
+    match step {
+        Step::Signal(_) | Step::PgCtl(_) | Step::Reboot(_) | Step::Poweroff(_) | Step::Block(_) | Step::Isolate(_) => true,
+        Step::Service(s) => s.action != ServiceAction::Start,
+        _ => false,
+    }
 }
 
 fn fmt_values(v: &[(String, Option<String>)]) -> String {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::HumanDuration;
 
-pub use load::{LoadedScenario, ScenarioError, load_dir, load_file, load_paths, parse};
+pub use load::{LoadedScenario, ScenarioError, check_against, load_dir, load_file, load_paths, parse};
 
 /// A scenario file.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
