@@ -14,7 +14,7 @@ use super::fmt;
 use super::timeline::{self, Chart};
 use crate::results::{
     CheckResult, CommandRecord, RunOutcome, RunResults, ScenarioResult, StepOutcome,
-    StepRecord,
+    StepRecord, Verdict,
 };
 
 const TEMPLATE: &str = include_str!("templates/index.html");
@@ -84,6 +84,10 @@ struct ScenarioView {
     group: String,
     file: String,
     attempt: u32,
+    /// "attempt 1 of 2; a later attempt passed (flaky)" when the id ran more than once.
+    attempts_note: Option<String>,
+    /// Some attempt of this id passed and another did not.
+    flaky: bool,
     verdict: &'static str,
     reason: Option<String>,
     tags: Vec<String>,
@@ -174,8 +178,8 @@ fn view(r: &RunResults) -> View {
             "at least one scenario did not pass".to_owned(),
             "failed",
         ),
-        RunOutcome::Aborted { reason } => (
-            format!("the run stopped early: {reason}. Scenarios after it were not run."),
+        RunOutcome::Aborted { .. } => (
+            "the run stopped early; scenarios after this point were not run.".to_owned(),
             "aborted",
         ),
         RunOutcome::Interrupted => (
@@ -229,12 +233,33 @@ fn view(r: &RunResults) -> View {
         total: r.scenarios.len(),
         scenarios: fmt::failed_first(&r.scenarios)
             .into_iter()
-            .map(|i| scenario(i, &r.scenarios[i], &node_order))
+            .map(|i| scenario(i, &r.scenarios, &node_order))
             .collect(),
     }
 }
 
-fn scenario(i: usize, s: &ScenarioResult, node_order: &[String]) -> ScenarioView {
+fn scenario(i: usize, all: &[ScenarioResult], node_order: &[String]) -> ScenarioView {
+    let s = &all[i];
+    let same: Vec<&ScenarioResult> = all
+        .iter()
+        .filter(|o| o.id == s.id && o.group == s.group)
+        .collect();
+    let flaky = same.iter().any(|o| o.verdict == Verdict::Passed)
+        && same
+            .iter()
+            .any(|o| matches!(o.verdict, Verdict::Failed | Verdict::Error));
+    let attempts_note = (same.len() > 1).then(|| {
+        let verdicts: Vec<String> = same
+            .iter()
+            .map(|o| format!("#{} {}", o.attempt, fmt::verdict(o.verdict)))
+            .collect();
+        format!(
+            "{} attempts of this scenario: {}{}",
+            same.len(),
+            verdicts.join(", "),
+            if flaky { " (flaky)" } else { "" }
+        )
+    });
     let mut checks: Vec<&CheckResult> = s.checks.iter().collect();
     checks.sort_by_key(|c| c.passed);
     let m = &s.metrics;
@@ -313,6 +338,8 @@ fn scenario(i: usize, s: &ScenarioResult, node_order: &[String]) -> ScenarioView
         group: s.group.clone(),
         file: s.file.clone(),
         attempt: s.attempt,
+        attempts_note,
+        flaky,
         verdict: fmt::verdict(s.verdict),
         reason: s.reason.clone(),
         tags: s.tags.clone(),
@@ -494,6 +521,13 @@ mod tests {
         assert!(sw.checks[1..].iter().all(|c| c.passed));
         assert!(sw.steps.iter().find(|s| s.index == 4).unwrap().open);
         assert!(!sw.steps.iter().find(|s| s.index == 0).unwrap().open);
+        assert!(!sw.flaky && sw.attempts_note.is_none());
+        let retried = v.scenarios.iter().find(|s| s.id == "standby-kill9").unwrap();
+        assert!(retried.flaky);
+        assert_eq!(
+            retried.attempts_note.as_deref(),
+            Some("2 attempts of this scenario: #1 failed, #2 passed (flaky)")
+        );
     }
 
     #[test]
