@@ -160,13 +160,21 @@ fn bad_input_exits_2_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("missing.json", None, "failed to read results file"),
-        ("garbage.json", Some("{not json"), "failed to parse results file"),
+        (
+            "garbage.json",
+            Some("{not json"),
+            "failed to parse results file",
+        ),
         (
             "future.json",
             Some(r#"{"schema_version": 2, "run_id": "x"}"#),
             "schema_version is 2, this pgchaos reads version 1",
         ),
-        ("noversion.json", Some(r#"{"run_id": "x"}"#), "schema_version is missing"),
+        (
+            "noversion.json",
+            Some(r#"{"run_id": "x"}"#),
+            "schema_version is missing",
+        ),
         (
             "incomplete.json",
             Some(r#"{"schema_version": 1, "run_id": "x"}"#),
@@ -232,9 +240,16 @@ fn html_report_renders_in_a_browser() {
     };
 
     let dom = browser(&["--dump-dom"]);
-    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
     let dom = String::from_utf8_lossy(&dom.stdout);
-    assert!(dom.contains("data-outcome=\"failed\""), "outcome banner missing");
+    assert!(
+        dom.contains("data-outcome=\"failed\""),
+        "outcome banner missing"
+    );
     for (id, verdict) in [
         ("ops-switchover", "failed"),
         ("standby-kill9", "failed"),
@@ -262,7 +277,11 @@ fn html_report_renders_in_a_browser() {
     assert!(dom.contains("class=\"gap\""));
 
     let shot = browser(&[&format!("--screenshot={}", png.display())]);
-    assert!(shot.status.success(), "{}", String::from_utf8_lossy(&shot.stderr));
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
     let bytes = std::fs::read(&png).expect("no screenshot written");
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     assert!(bytes.len() > 50_000, "screenshot suspiciously small");

@@ -19,10 +19,9 @@ pub fn report(args: ReportArgs) -> CommandResult {
             _ => std::path::PathBuf::from("."),
         },
     };
-    let dir = report::prepare_dir(Some(&out), &out, results.started_at)
-        .map_err(Failure::aborted)?;
-    let written =
-        report::write_all(&results, &dir).map_err(Failure::aborted)?;
+    let dir =
+        report::prepare_dir(Some(&out), &out, results.started_at).map_err(Failure::aborted)?;
+    let written = report::write_all(&results, &dir).map_err(Failure::aborted)?;
     for p in [
         &written.results_json,
         &written.junit_xml,

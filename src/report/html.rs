@@ -13,8 +13,8 @@ use super::ReportError;
 use super::fmt;
 use super::timeline::{self, Chart};
 use crate::results::{
-    CheckResult, CommandRecord, RunOutcome, RunResults, ScenarioResult, StepOutcome,
-    StepRecord, Verdict,
+    CheckResult, CommandRecord, RunOutcome, RunResults, ScenarioResult, StepOutcome, StepRecord,
+    Verdict,
 };
 
 const TEMPLATE: &str = include_str!("templates/index.html");
@@ -174,10 +174,7 @@ struct MemberRow {
 fn view(r: &RunResults) -> View {
     let (outcome_detail, outcome) = match &r.outcome {
         RunOutcome::Passed => ("every scenario passed".to_owned(), "passed"),
-        RunOutcome::Failed => (
-            "at least one scenario did not pass".to_owned(),
-            "failed",
-        ),
+        RunOutcome::Failed => ("at least one scenario did not pass".to_owned(), "failed"),
         RunOutcome::Aborted { .. } => (
             "the run stopped early; scenarios after this point were not run.".to_owned(),
             "aborted",
@@ -209,7 +206,10 @@ fn view(r: &RunResults) -> View {
             command_line: r.command_line.join(" "),
             versions: vec![
                 ("Patroni", v.patroni.clone().unwrap_or_else(not_observed)),
-                ("PostgreSQL", v.postgres.clone().unwrap_or_else(not_observed)),
+                (
+                    "PostgreSQL",
+                    v.postgres.clone().unwrap_or_else(not_observed),
+                ),
                 ("etcd", v.etcd.clone().unwrap_or_else(not_observed)),
             ],
             nodes: r
@@ -264,8 +264,14 @@ fn scenario(i: usize, all: &[ScenarioResult], node_order: &[String]) -> Scenario
     checks.sort_by_key(|c| c.passed);
     let m = &s.metrics;
     let mut metrics = vec![
-        ("Failover (fault → new leader)", fmt::opt_secs(m.failover_seconds)),
-        ("Recovery (fault → steady state)", fmt::opt_secs(m.recovery_seconds)),
+        (
+            "Failover (fault → new leader)",
+            fmt::opt_secs(m.failover_seconds),
+        ),
+        (
+            "Recovery (fault → steady state)",
+            fmt::opt_secs(m.recovery_seconds),
+        ),
         ("Write unavailability", fmt::opt_secs(fmt::unavailable(s))),
         ("Leader changes", m.leader_changes.to_string()),
     ];
@@ -289,11 +295,27 @@ fn scenario(i: usize, all: &[ScenarioResult], node_order: &[String]) -> Scenario
             ("Acknowledged", w.acknowledged.to_string(), false),
             ("Failed before commit", w.failed.to_string(), false),
             ("Commit outcome unknown", w.unknown.to_string(), false),
-            ("Lost (acknowledged, missing)", ids(&w.lost), !w.lost.is_empty()),
-            ("Unexpected (not acknowledged, present)", ids(&w.unexpected), !w.unexpected.is_empty()),
+            (
+                "Lost (acknowledged, missing)",
+                ids(&w.lost),
+                !w.lost.is_empty(),
+            ),
+            (
+                "Unexpected (not acknowledged, present)",
+                ids(&w.unexpected),
+                !w.unexpected.is_empty(),
+            ),
             ("Duplicated", ids(&w.duplicated), !w.duplicated.is_empty()),
-            ("Longest gap between writes", fmt::opt_secs(w.max_gap_seconds), false),
-            ("RTO (fault → first write on new leader)", fmt::opt_secs(w.rto_seconds), false),
+            (
+                "Longest gap between writes",
+                fmt::opt_secs(w.max_gap_seconds),
+                false,
+            ),
+            (
+                "RTO (fault → first write on new leader)",
+                fmt::opt_secs(w.rto_seconds),
+                false,
+            ),
         ];
         if let Some(span) = w.lost_span_seconds {
             rows.push(("RPO (span of lost writes)", fmt::secs(span), true));
@@ -316,14 +338,22 @@ fn scenario(i: usize, all: &[ScenarioResult], node_order: &[String]) -> Scenario
             ));
         }
         if let Some(rd) = &w.reads {
-            let by: Vec<String> = rd.served_by.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            let by: Vec<String> = rd
+                .served_by
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
             rows.push((
                 "Reads",
                 format!(
                     "{} attempted, {} errors; served by {}",
                     rd.attempted,
                     rd.errors,
-                    if by.is_empty() { "none".to_owned() } else { by.join(", ") }
+                    if by.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        by.join(", ")
+                    }
                 ),
                 false,
             ));
@@ -370,7 +400,13 @@ fn scenario(i: usize, all: &[ScenarioResult], node_order: &[String]) -> Scenario
                 observed: c.observed.clone(),
                 at: c.at.map_or_else(
                     || "not recorded".to_owned(),
-                    |t| format!("{} (+{:.1} s)", fmt::clock(t), fmt::between(s.started_at, t)),
+                    |t| {
+                        format!(
+                            "{} (+{:.1} s)",
+                            fmt::clock(t),
+                            fmt::between(s.started_at, t)
+                        )
+                    },
                 ),
                 step: c.step,
             })
@@ -522,7 +558,11 @@ mod tests {
         assert!(sw.steps.iter().find(|s| s.index == 4).unwrap().open);
         assert!(!sw.steps.iter().find(|s| s.index == 0).unwrap().open);
         assert!(!sw.flaky && sw.attempts_note.is_none());
-        let retried = v.scenarios.iter().find(|s| s.id == "standby-kill9").unwrap();
+        let retried = v
+            .scenarios
+            .iter()
+            .find(|s| s.id == "standby-kill9")
+            .unwrap();
         assert!(retried.flaky);
         assert_eq!(
             retried.attempts_note.as_deref(),
@@ -535,7 +575,9 @@ mod tests {
         let mut r = fixture("failed-run");
         r.scenarios[0].title = "<script>alert(1)</script>".into();
         r.scenarios[0].steps[2].commands[0].stdout = "a < b && \"c\"".into();
-        r.scenarios[0].logs.insert("pg1".into(), "<img src=x onerror=alert(1)>".into());
+        r.scenarios[0]
+            .logs
+            .insert("pg1".into(), "<img src=x onerror=alert(1)>".into());
         let html = render_html(&r).unwrap();
         assert!(!html.contains("<script>alert"));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"));
@@ -547,7 +589,10 @@ mod tests {
     fn partial_results_render() {
         for name in ["interrupted-run", "aborted-run"] {
             let html = render_html(&fixture(name)).unwrap();
-            assert!(html.contains("not recorded") || html.contains("Not recorded"), "{name}");
+            assert!(
+                html.contains("not recorded") || html.contains("Not recorded"),
+                "{name}"
+            );
         }
         let html = render_html(&fixture("aborted-run")).unwrap();
         assert!(html.contains("ABORTED: cluster did not recover"));
@@ -555,9 +600,12 @@ mod tests {
 
     #[test]
     fn snapshot_table_or_raw() {
-        let s = snapshot("x", Some(&serde_json::json!({"members": [
-            {"name": "pg1", "role": "master", "state": "running", "host": "h", "port": 5432, "timeline": 3}
-        ]})));
+        let s = snapshot(
+            "x",
+            Some(&serde_json::json!({"members": [
+                {"name": "pg1", "role": "master", "state": "running", "host": "h", "port": 5432, "timeline": 3}
+            ]})),
+        );
         let m = &s.members.unwrap()[0];
         assert_eq!(m.role_class, "leader");
         assert_eq!(m.host, "h:5432");

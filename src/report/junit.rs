@@ -25,8 +25,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use quick_junit::{
-    FlakyOrRerun, NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun,
-    TestSuite,
+    FlakyOrRerun, NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
 
 use super::ReportError;
@@ -125,11 +124,7 @@ fn test_case(case: &Case<'_>) -> TestCase {
     let (status, shown) = if tried.is_empty() {
         let mut st = TestCaseStatus::skipped();
         st.set_type("skipped");
-        st.set_message(
-            last.reason
-                .clone()
-                .unwrap_or_else(|| "not run".to_owned()),
-        );
+        st.set_message(last.reason.clone().unwrap_or_else(|| "not run".to_owned()));
         (st, last)
     } else if tried[tried.len() - 1].verdict == Verdict::Passed {
         // Passed, possibly after failed attempts: flaky.
@@ -197,11 +192,7 @@ fn failure_message(s: &ScenarioResult) -> String {
             c.name, c.expected, c.observed
         ));
     }
-    one_line(
-        s.reason
-            .as_deref()
-            .unwrap_or(fmt::verdict(s.verdict)),
-    )
+    one_line(s.reason.as_deref().unwrap_or(fmt::verdict(s.verdict)))
 }
 
 /// Every failed check, with expected, observed and when; then the reason.
@@ -252,10 +243,7 @@ fn run_properties(r: &RunResults) -> Vec<Property> {
         ("version.postgres", &v.postgres),
         ("version.etcd", &v.etcd),
     ] {
-        p.push(Property::new(
-            k,
-            val.as_deref().unwrap_or("not observed"),
-        ));
+        p.push(Property::new(k, val.as_deref().unwrap_or("not observed")));
     }
     p
 }
@@ -475,8 +463,16 @@ mod tests {
     #[test]
     fn interrupted_and_skipped() {
         let xml = render_junit(&fixture("interrupted-run")).unwrap();
-        assert!(xml.contains("type=\"interrupted\">interrupted: interrupted by SIGINT"), "{xml}");
-        assert!(xml.contains("<skipped message=\"not run: the run was interrupted\" type=\"skipped\"/>"), "{xml}");
+        assert!(
+            xml.contains("type=\"interrupted\">interrupted: interrupted by SIGINT"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                "<skipped message=\"not run: the run was interrupted\" type=\"skipped\"/>"
+            ),
+            "{xml}"
+        );
         assert!(xml.contains("run INTERRUPTED"));
         assert!(!xml.contains("<testsuites name=\"pgchaos\" tests=\"2\" skipped="));
     }

@@ -208,13 +208,17 @@ fn point_latest(base: &Path, name: &str) -> Result<(), ReportError> {
     })
 }
 
-/// Writes results.json, junit.xml, index.html and summary.md into `dir` (which must exist).
+/// Writes results.json, junit.xml, index.html and summary.md into `dir` (created if needed).
 ///
 /// The results are written as given: the runner redacts secrets before results exist. To
 /// also scrub free text (command output, logs, snapshots) against known secret values, use
 /// [`write_all_redacted`]. Every report is attempted even if an earlier one failed, so a
 /// rendering bug in one never costs the others (results.json above all).
 pub fn write_all(results: &RunResults, dir: &Path) -> Result<Written, ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir {
+        path: dir.to_owned(),
+        source,
+    })?;
     let written = Written {
         dir: dir.to_owned(),
         results_json: dir.join(RESULTS_FILE),
@@ -276,7 +280,10 @@ pub fn load_results(path: &Path) -> Result<RunResults, ReportError> {
     // Look at the version before the shape, so that a future format is reported as such
     // rather than as a confusing "missing field".
     let value: serde_json::Value = serde_json::from_str(&text).map_err(parse_err)?;
-    match value.get("schema_version").and_then(serde_json::Value::as_u64) {
+    match value
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64)
+    {
         Some(v) if v == u64::from(SCHEMA_VERSION) => {}
         found => {
             return Err(ReportError::SchemaVersion {

@@ -76,7 +76,12 @@ pub fn render_summary(r: &RunResults) -> String {
     let problems: Vec<_> = r
         .scenarios
         .iter()
-        .filter(|s| matches!(s.verdict, Verdict::Failed | Verdict::Error | Verdict::Interrupted))
+        .filter(|s| {
+            matches!(
+                s.verdict,
+                Verdict::Failed | Verdict::Error | Verdict::Interrupted
+            )
+        })
         .collect();
     if !problems.is_empty() {
         let _ = writeln!(o, "### Not passed\n");
@@ -169,8 +174,14 @@ mod tests {
     fn failed_run_summary() {
         let s = render_summary(&fixture("failed-run"));
         assert!(s.starts_with("## ❌ pgchaos: FAILED"), "{s}");
-        assert!(s.contains("| `primary-kill9` | ✅ passed | — | 4.6 s | runbook/primary-1 |"), "{s}");
-        assert!(s.contains("| `ops-switchover` | ❌ failed | 2.0 s | 2.9 s | ops/switchover |"), "{s}");
+        assert!(
+            s.contains("| `primary-kill9` | ✅ passed | — | 4.6 s | runbook/primary-1 |"),
+            "{s}"
+        );
+        assert!(
+            s.contains("| `ops-switchover` | ❌ failed | 2.0 s | 2.9 s | ops/switchover |"),
+            "{s}"
+        );
         assert!(s.contains("`standby-kill9 (attempt 2)`"));
         assert!(s.contains(
             "- **ops-switchover** (failed): check *old leader pg1 rejoins as a streaming replica*: expected"

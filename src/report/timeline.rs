@@ -345,10 +345,17 @@ fn rest_state(o: &Observation) -> (&'static str, String) {
     let role = o.role.as_deref().unwrap_or("").to_ascii_lowercase();
     let tl = o.timeline.map(|t| format!(" · TL {t}")).unwrap_or_default();
     match state.as_str() {
-        "stopped" | "crashed" | "start failed" | "restart failed" | "stop failed"
-        | "failed" => return ("stopped", state.clone()),
-        "starting" | "stopping" | "restarting" | "creating replica" | "promoting"
-        | "demoting" | "initializing new cluster" | "running custom bootstrap script" => {
+        "stopped" | "crashed" | "start failed" | "restart failed" | "stop failed" | "failed" => {
+            return ("stopped", state.clone());
+        }
+        "starting"
+        | "stopping"
+        | "restarting"
+        | "creating replica"
+        | "promoting"
+        | "demoting"
+        | "initializing new cluster"
+        | "running custom bootstrap script" => {
             return ("starting", state.clone());
         }
         _ => {}
@@ -356,10 +363,20 @@ fn rest_state(o: &Observation) -> (&'static str, String) {
     match role.as_str() {
         "leader" | "primary" | "master" | "standby_leader" => ("leader", format!("{role}{tl}")),
         "replica" | "sync_standby" | "standby" => ("replica", format!("{role}{tl}")),
-        "" => ("unknown", if state.is_empty() { "unknown".to_owned() } else { state }),
+        "" => (
+            "unknown",
+            if state.is_empty() {
+                "unknown".to_owned()
+            } else {
+                state
+            },
+        ),
         _ => ("unknown", role),
     }
 }
+
+/// A run of identical state: from, to, class, label, detail for the tooltip.
+type Run = (DateTime<Utc>, DateTime<Utc>, &'static str, String, String);
 
 fn rest_segments(
     rest: &[&Observation],
@@ -367,7 +384,7 @@ fn rest_segments(
     sc: &Scale,
     node: &str,
 ) -> Vec<Segment> {
-    let mut runs: Vec<(DateTime<Utc>, DateTime<Utc>, &'static str, String, String)> = Vec::new();
+    let mut runs: Vec<Run> = Vec::new();
     for (i, o) in rest.iter().enumerate() {
         let to = rest.get(i + 1).map_or(end, |n| n.at);
         if to <= o.at && i + 1 < rest.len() {
@@ -411,12 +428,7 @@ fn rest_segments(
 /// SQL reachability: over TCP, or over SSH through the local socket. When both exist, the
 /// best answer wins (a node that is writable over SSH but unreachable over TCP is
 /// writable: that is exactly the split-brain case an auditor must see).
-fn sql_segments(
-    obs: &[&Observation],
-    end: DateTime<Utc>,
-    sc: &Scale,
-    node: &str,
-) -> Vec<Segment> {
+fn sql_segments(obs: &[&Observation], end: DateTime<Utc>, sc: &Scale, node: &str) -> Vec<Segment> {
     let sql: Vec<&Observation> = obs
         .iter()
         .copied()
@@ -516,14 +528,25 @@ mod tests {
     #[test]
     fn switchover_lanes_show_roles_over_time() {
         let r = fixture("failed-run");
-        let s = r.scenarios.iter().find(|s| s.id == "ops-switchover").unwrap();
+        let s = r
+            .scenarios
+            .iter()
+            .find(|s| s.id == "ops-switchover")
+            .unwrap();
         let order: Vec<String> = r.cluster.nodes.iter().map(|n| n.name.clone()).collect();
         let c = chart(s, &order).unwrap();
         let names: Vec<&str> = c.lanes.iter().map(|l| l.node.as_str()).collect();
         assert_eq!(names, ["pg1", "pg2", "pg3"]);
         let pg1: Vec<&str> = c.lanes[0].segments.iter().map(|s| s.class).collect();
-        assert_eq!(pg1, ["leader", "starting", "stopped", "starting", "stopped"]);
-        let pg2: Vec<&str> = c.lanes[1].segments.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            pg1,
+            ["leader", "starting", "stopped", "starting", "stopped"]
+        );
+        let pg2: Vec<&str> = c.lanes[1]
+            .segments
+            .iter()
+            .map(|s| s.label.as_str())
+            .collect();
         assert_eq!(pg2, ["replica · TL 1", "leader · TL 2"]);
         // The last segment lasts until the end of the scenario.
         let last = c.lanes[1].segments.last().unwrap();
@@ -542,7 +565,12 @@ mod tests {
     fn sql_over_ssh_wins_over_tcp() {
         let r = fixture("failed-run");
         let mut s = r.scenarios[0].clone();
-        let t = s.observations.iter().find(|o| o.node == "pg1" && !o.reachable).unwrap().at;
+        let t = s
+            .observations
+            .iter()
+            .find(|o| o.node == "pg1" && !o.reachable)
+            .unwrap()
+            .at;
         s.observations.push(Observation {
             at: t,
             node: "pg1".into(),
