@@ -365,6 +365,56 @@ mod tests {
     }
 
     #[test]
+    fn write_all_handles_a_run_aborted_before_any_scenario() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 22, 9, 33, 9).unwrap();
+        let r = RunResults {
+            schema_version: SCHEMA_VERSION,
+            run_id: "r1".into(),
+            pgchaos_version: "0.1.0".into(),
+            started_at: t,
+            finished_at: t,
+            invoked_by: "me@here".into(),
+            command_line: vec!["pgchaos".into(), "run".into()],
+            cluster: Default::default(),
+            outcome: crate::results::RunOutcome::Aborted {
+                reason: "preflight: no leader".into(),
+            },
+            scenarios: vec![],
+        };
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("new");
+        let w = write_all(&r, &dir).unwrap();
+        let html = std::fs::read_to_string(&w.index_html).unwrap();
+        assert!(html.contains("ABORTED: preflight: no leader"));
+        assert!(html.contains("No scenario was run."));
+        let xml = std::fs::read_to_string(&w.junit_xml).unwrap();
+        assert!(xml.contains("tests=\"0\""));
+        assert!(xml.contains("name=\"abort_reason\" value=\"preflight: no leader\""));
+        let md = std::fs::read_to_string(&w.summary_md).unwrap();
+        assert!(md.contains("ABORTED: preflight: no leader"));
+        let back = load_results(&w.results_json).unwrap();
+        assert_eq!(back.run_id, "r1");
+    }
+
+    #[test]
+    fn write_all_redacted_scrubs_every_report() {
+        let text = include_str!("../../tests/fixtures/results/failed-run.json")
+            .replace("pkill -9 -x postgres", "psql postgresql://u:s3cr3t@pg1/db");
+        let r: RunResults = serde_json::from_str(&text).unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let w = write_all_redacted(&r, d.path(), &[Secret::new("s3cr3t")]).unwrap();
+        for p in [&w.results_json, &w.junit_xml, &w.index_html, &w.summary_md] {
+            let s = std::fs::read_to_string(p).unwrap();
+            assert!(!s.contains("s3cr3t"), "{}", p.display());
+        }
+        let html = std::fs::read_to_string(&w.index_html).unwrap();
+        assert!(
+            html.contains("postgresql:&#x2f;&#x2f;u:***@pg1"),
+            "redacted text kept"
+        );
+    }
+
+    #[test]
     fn load_results_refuses_unknown_schema_version() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("r.json");
