@@ -138,10 +138,9 @@ fn select(all: Vec<LoadedScenario>, tags: &[String], ids: &[String]) -> Vec<Load
 }
 
 fn write_reports(results: &RunResults, dir: &Path, secrets: &[Secret]) {
-    if let Err(e) = crate::report::write_all(results, dir) {
+    if let Err(e) = crate::report::write_all_redacted(results, dir, secrets) {
         eprintln!("warning: failed to write reports to {}: {e}", dir.display());
     }
-    let _ = secrets;
 }
 
 fn print_summary(results: &RunResults, dir: &Path) {
