@@ -188,7 +188,12 @@ pub fn describe(c: &Condition, ctx: &Context) -> String {
             }
             format!("HAProxy: {}", parts.join("; "))
         }
-        Condition::Sql(s) => format!("`{}` on {:?} returns {:?}", s.query, s.on, s.equals),
+        Condition::Sql(s) => format!(
+            "`{}` on {} returns {:?}",
+            s.query,
+            crate::runner::endpoint_word(&s.on),
+            s.equals
+        ),
         Condition::PendingRestart(n) => format!(
             "{} {} a pending restart",
             ctx.label(&n.node),

@@ -35,7 +35,7 @@ pub use cancel::{Cancel, Level, Trigger, pair as cancel_pair};
 pub use live::Live;
 pub use preflight::PreflightError;
 pub use progress::Progress;
-pub use steps::describe as describe_step;
+pub use steps::{describe as describe_step, endpoint_word};
 
 /// Settings of one run.
 #[derive(Clone, Debug)]

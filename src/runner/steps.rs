@@ -43,13 +43,24 @@ pub fn kind_name(step: &Step) -> &'static str {
 /// A one-line description of a step before targets are bound.
 pub fn describe(step: &Step) -> String {
     match step {
-        Step::Signal(s) => format!("SIG{:?} {:?} on {}", s.signal, s.process, s.target).to_uppercase().replace(" ON ", " on "),
+        Step::Signal(s) => format!(
+            "SIG{} {} on {}",
+            format!("{:?}", s.signal).to_uppercase(),
+            format!("{:?}", s.process).to_lowercase(),
+            s.target
+        ),
         Step::Service(s) => format!("{:?} {:?} on {}", s.action, s.service, s.target).to_lowercase(),
         Step::PgCtl(s) => format!("pg_ctl stop -m {:?} on {}", s.mode, s.target).to_lowercase(),
         Step::Reboot(s) => format!("reboot {}", s.target),
         Step::Poweroff(s) => format!("power off {}", s.target),
         Step::PowerOn(s) => format!("power on {}", s.target),
-        Step::Block(b) => format!("iptables {:?} tcp/{} {:?} on {}", b.action, b.port, b.direction, b.target).replace("Inbound", "inbound").replace("Outbound", "outbound"),
+        Step::Block(b) => format!(
+            "iptables {} tcp/{} {} on {}",
+            format!("{:?}", b.action).to_uppercase(),
+            b.port,
+            format!("{:?}", b.direction).to_lowercase(),
+            b.target
+        ),
         Step::Isolate(s) => format!("isolate {} (all but SSH)", s.target),
         Step::Undo(u) => format!("undo fault {}", u.fault),
         Step::Switchover(s) => format!(
@@ -64,7 +75,7 @@ pub fn describe(step: &Step) -> String {
         Step::Reload(s) => format!("reload {}", s.target),
         Step::PatchConfig(p) => format!("PATCH /config {}", p.patch),
         Step::StartPatroni(s) => format!("start Patroni on {}", s.target),
-        Step::Sql(s) => format!("SQL on {:?}: {}", s.on, s.query),
+        Step::Sql(s) => format!("SQL on {}: {}", endpoint_word(&s.on), s.query),
         Step::Pgbench(p) => format!("pgbench {} clients for {}", p.clients, p.duration),
         Step::Shell(s) => format!("shell on {}: {}", s.target, s.command),
         Step::Expect(e) => format!("expect within {}: {}", e.within, e.because.clone().unwrap_or_else(|| format!("{} condition(s)", e.all.len()))),
@@ -602,6 +613,18 @@ pub(crate) enum StepError {
     Failed(String),
     /// It could not be carried out.
     Error(String),
+}
+
+/// How an SQL endpoint is written in scenarios.
+pub fn endpoint_word(e: &crate::scenario::SqlEndpoint) -> String {
+    use crate::scenario::SqlEndpoint;
+    match e {
+        SqlEndpoint::Leader => "leader".into(),
+        SqlEndpoint::WritePort => "write_port".into(),
+        SqlEndpoint::ReadPort => "read_port".into(),
+        SqlEndpoint::AllMembers => "all_members".into(),
+        SqlEndpoint::Target(t) => t.clone(),
+    }
 }
 
 fn fault_id(step: &Step) -> Option<String> {
