@@ -191,6 +191,45 @@ impl ScratchServer {
         )
     }
 
+    /// SIGSTOP the postmaster and every child: the server hangs like a blackholed host
+    /// (connections are accepted by the kernel, nothing answers).
+    pub fn freeze(&self) -> Result<(), ScratchError> {
+        self.signal_all(nix::sys::signal::Signal::SIGSTOP)
+    }
+
+    /// SIGCONT what [`ScratchServer::freeze`] stopped.
+    pub fn thaw(&self) -> Result<(), ScratchError> {
+        self.signal_all(nix::sys::signal::Signal::SIGCONT)
+    }
+
+    fn signal_all(&self, signal: nix::sys::signal::Signal) -> Result<(), ScratchError> {
+        use nix::unistd::Pid;
+        let pid_file = self.data().join("postmaster.pid");
+        let text = fs::read_to_string(&pid_file).map_err(|source| ScratchError::Io {
+            what: format!("read {}", pid_file.display()),
+            source,
+        })?;
+        let postmaster: i32 = text
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .ok_or_else(|| ScratchError::Command {
+                what: "find the postmaster".into(),
+                detail: format!("no pid in {}", pid_file.display()),
+            })?;
+        let fail = |e: nix::Error| ScratchError::Io {
+            what: format!("send {signal} to the scratch server"),
+            source: std::io::Error::from(e),
+        };
+        // The postmaster first, so it cannot start a child we would miss.
+        nix::sys::signal::kill(Pid::from_raw(postmaster), signal).map_err(fail)?;
+        for child in children(postmaster) {
+            // A child may have exited meanwhile; that is fine.
+            let _ = nix::sys::signal::kill(Pid::from_raw(child), signal);
+        }
+        Ok(())
+    }
+
     fn data(&self) -> PathBuf {
         self.root.join("data")
     }
@@ -299,11 +338,34 @@ impl ScratchServer {
 impl Drop for ScratchServer {
     fn drop(&mut self) {
         if self.data().join("postmaster.pid").exists() {
+            // A frozen server would ignore the stop request.
+            let _ = self.thaw();
             // Best effort: the directory is removed next whatever happens.
             let _ = self.stop(StopMode::Immediate);
         }
         let _ = fs::remove_dir_all(&self.root);
     }
+}
+
+/// Pids whose parent is `parent` (from /proc).
+fn children(parent: i32) -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                // The command name (field 2) may contain spaces; fields after it are fixed.
+                .and_then(|stat| {
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
 }
 
 fn as_root() -> bool {
