@@ -98,7 +98,8 @@ async fn steady_writes_are_all_present_and_reads_name_their_server() {
     assert_eq!(r.split_brain, None);
     let me = format!("127.0.0.1:{}", pg.port());
     assert_eq!(r.servers.len(), 1);
-    assert_eq!(r.servers[0].server, me);
+    // Reported under the node's name: its address is the one the server saw itself on.
+    assert_eq!(r.servers[0].server, "pg");
     assert_eq!(r.servers[0].timeline, 1);
     assert_eq!(r.servers[0].rows, r.acknowledged);
     let reads = r.reads.expect("reader statistics");
@@ -290,6 +291,182 @@ async fn failing_over_to_a_stale_copy_reports_the_lost_writes() {
     assert!(old.missing.is_empty());
     // Only a ever took writes: data loss, but no split brain.
     assert_eq!(r.split_brain, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_replica_is_compared_once_caught_up() {
+    let primary = server(&[]);
+    let replica = tokio::task::block_in_place(|| primary.standby()).expect("a standby");
+    let w = Workload::start(
+        &writer(50),
+        WriteTarget::Single(primary.endpoint()),
+        None,
+        settings(),
+        "run-replica",
+        "replica",
+    )
+    .await
+    .expect("start the workload");
+    wait_for(&w, "50 acknowledged writes", |p| p.acknowledged >= 50).await;
+    let ledger = w.stop().await;
+    let r = verify(
+        &ledger,
+        &[
+            ("primary".into(), primary.endpoint()),
+            ("replica".into(), replica.endpoint()),
+        ],
+        &settings(),
+        None,
+    )
+    .await
+    .expect("verify");
+    assert!(r.lost.is_empty());
+    let check = &r.replicas[0];
+    assert_eq!(check.node, "replica");
+    assert_eq!(check.caught_up, Some(true));
+    assert_eq!(check.error, None);
+    assert!(
+        check.missing.is_empty() && check.extra.is_empty(),
+        "{check:?}"
+    );
+    assert_eq!(check.rows, r.acknowledged);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_moves_writes_to_a_new_timeline_and_measures_rto() {
+    let old = server(&[]);
+    let new = tokio::task::block_in_place(|| old.standby()).expect("a standby");
+    let target = WriteTarget::MultiHost(vec![old.endpoint(), new.endpoint()]);
+    let w = Workload::start(&writer(50), target, None, settings(), "run-promo", "promo")
+        .await
+        .expect("start the workload");
+    wait_for(&w, "20 acknowledged writes", |p| p.acknowledged >= 20).await;
+    // The leader crashes and the standby is promoted: a failover done by hand.
+    tokio::task::block_in_place(|| old.stop(StopMode::Immediate)).expect("crash the leader");
+    let fault_at = Utc::now();
+    tokio::task::block_in_place(|| new.promote()).expect("promote the standby");
+    let new_name = format!("127.0.0.1:{}", new.port());
+    wait_for(&w, "20 writes on the new leader", |p| {
+        p.last_ack.as_ref().is_some_and(|(_, s)| *s == new_name) && p.acknowledged >= 40
+    })
+    .await;
+    let ledger = w.stop().await;
+
+    let r = verify(
+        &ledger,
+        &[("new".into(), new.endpoint())],
+        &settings(),
+        Some(fault_at),
+    )
+    .await
+    .expect("verify");
+    let old_name = format!("127.0.0.1:{}", old.port());
+    let windows: Vec<(&str, u64)> = r
+        .servers
+        .iter()
+        .map(|w| (w.server.as_str(), w.timeline))
+        .collect();
+    // The old leader is not among the nodes read: it keeps its address.
+    assert_eq!(windows, vec![(old_name.as_str(), 1), ("new", 2)]);
+    assert_eq!(r.split_brain, None);
+    assert_eq!(r.rto_server.as_deref(), Some("new"));
+    let rto_at = r.rto_at.expect("an RTO");
+    assert!(rto_at > fault_at);
+    assert!(r.rto_seconds.unwrap_or(0.0) > 0.0);
+    // Asynchronous replication may lose the old leader's last writes, nothing else.
+    for id in &r.lost {
+        let entry = ledger
+            .entries
+            .iter()
+            .find(|e| e.id == *id)
+            .expect("in the ledger");
+        match &entry.outcome {
+            Outcome::Acknowledged { server, .. } => assert_eq!(server, &old_name),
+            other => panic!("lost id {id} was not acknowledged: {other:?}"),
+        }
+    }
+    eprintln!(
+        "lost after promotion: {:?}, rto {:?}",
+        r.lost, r.rto_seconds
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_leader_taking_writes_again_is_split_brain() {
+    let old = server(&[]);
+    let new = tokio::task::block_in_place(|| old.standby()).expect("a standby");
+    // The old leader first: once it is back, a reconnecting writer prefers it.
+    let target = WriteTarget::MultiHost(vec![old.endpoint(), new.endpoint()]);
+    let w = Workload::start(&writer(50), target, None, settings(), "run-sb", "sb")
+        .await
+        .expect("start the workload");
+    wait_for(&w, "20 acknowledged writes", |p| p.acknowledged >= 20).await;
+    tokio::task::block_in_place(|| old.stop(StopMode::Immediate)).expect("crash the leader");
+    tokio::task::block_in_place(|| new.promote()).expect("promote the standby");
+    let new_name = format!("127.0.0.1:{}", new.port());
+    let on_new = wait_for(&w, "writes on the new leader", |p| {
+        p.last_ack.as_ref().is_some_and(|(_, s)| *s == new_name)
+    })
+    .await;
+    wait_for(&w, "10 more writes", |p| {
+        p.acknowledged >= on_new.acknowledged + 10
+    })
+    .await;
+    // The old leader comes back as a primary (nothing demotes it here), and the writer's
+    // session on the new leader is cut: it reconnects to the old one.
+    tokio::task::block_in_place(|| old.start()).expect("restart the old leader");
+    let (client, connection) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            new.port()
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect to the new leader");
+    tokio::spawn(connection);
+    client
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'pgchaos-workload'",
+            &[],
+        )
+        .await
+        .expect("cut the writer's session");
+    let old_name = format!("127.0.0.1:{}", old.port());
+    let back = w.progress();
+    wait_for(&w, "writes on the old leader again", |p| {
+        p.acknowledged > back.acknowledged
+            && p.last_ack.as_ref().is_some_and(|(_, s)| *s == old_name)
+    })
+    .await;
+    let ledger = w.stop().await;
+
+    let r = verify(
+        &ledger,
+        &[
+            ("new".into(), new.endpoint()),
+            ("old".into(), old.endpoint()),
+        ],
+        &settings(),
+        None,
+    )
+    .await
+    .expect("verify");
+    let evidence = r.split_brain.expect("split brain detected");
+    assert!(
+        evidence.contains("old (timeline 1)") && evidence.contains("new (timeline 2)"),
+        "{evidence}"
+    );
+    // What the old leader took after coming back is not on the new leader.
+    assert!(!r.lost.is_empty());
+    let old_check = r
+        .replicas
+        .iter()
+        .find(|c| c.node == "old")
+        .expect("compared");
+    assert_eq!(old_check.caught_up, None, "the old leader is not a replica");
+    assert!(r.lost.iter().all(|id| old_check.extra.contains(id)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

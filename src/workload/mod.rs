@@ -38,7 +38,7 @@ pub use verify::{CATCH_UP_DEADLINE, read_rows, verify};
 
 use crate::inventory::{Postgres, SslMode};
 use crate::results::ReadStats;
-use crate::scenario::WorkloadSpec;
+use crate::scenario::{WorkloadSpec, WriteVia};
 use crate::secret::{Secret, SecretError};
 
 /// The table the writer fills. Created on the leader when the workload starts.
@@ -156,6 +156,15 @@ pub enum WriteTarget {
 }
 
 impl WriteTarget {
+    /// The target a writer spec asks for: HAProxy's write port, or every member's
+    /// PostgreSQL address as a multi-host list.
+    pub fn for_via(via: WriteVia, write_port: Endpoint, members: Vec<Endpoint>) -> Self {
+        match via {
+            WriteVia::WritePort => WriteTarget::Single(write_port),
+            WriteVia::MultiHost => WriteTarget::MultiHost(members),
+        }
+    }
+
     fn hosts(&self) -> &[Endpoint] {
         match self {
             WriteTarget::Single(e) => std::slice::from_ref(e),

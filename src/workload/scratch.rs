@@ -146,6 +146,40 @@ impl ScratchServer {
         copy.start_on_free_port()
     }
 
+    /// A streaming replica of this server (`pg_basebackup -R`), started and following it.
+    pub fn standby(&self) -> Result<Self, ScratchError> {
+        let copy = Self::empty(self.bin.clone())?;
+        copy.run(
+            "pg_basebackup a standby of a scratch server",
+            Command::new(self.bin.join("pg_basebackup"))
+                .arg("-D")
+                .arg(copy.data())
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .args([
+                    "-U",
+                    "postgres",
+                    "-X",
+                    "stream",
+                    "-c",
+                    "fast",
+                    "--no-sync",
+                    "-R",
+                ]),
+        )?;
+        copy.start_on_free_port()
+    }
+
+    /// `pg_ctl promote`, waiting until the server accepts writes (on a new timeline).
+    pub fn promote(&self) -> Result<(), ScratchError> {
+        self.run(
+            "promote a scratch server",
+            Command::new(self.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(self.data())
+                .args(["-w", "-t", "60", "promote"]),
+        )
+    }
+
     /// Where clients connect.
     pub fn endpoint(&self) -> Endpoint {
         Endpoint::new("127.0.0.1", self.port)

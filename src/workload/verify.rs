@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use tokio_postgres::error::SqlState;
 
 use super::conn::{self, Conn};
-use super::{ConnectionSettings, Endpoint, Ledger, Row, TABLE, WorkloadError, classify};
+use super::{ConnectionSettings, Endpoint, Ledger, Outcome, Row, TABLE, WorkloadError, classify};
 use crate::results::{ReplicaCheck, WorkloadResult};
 
 /// How long [`verify`] waits for a replica to replay the leader's WAL position before
@@ -19,6 +19,10 @@ pub const CATCH_UP_DEADLINE: Duration = Duration::from_secs(30);
 const CATCH_UP_POLL: Duration = Duration::from_millis(100);
 
 /// Reads the table on every node and classifies the ledger (see [`classify`]).
+///
+/// A server that stamped rows as `address:port` equal to one of `nodes`' endpoints is
+/// reported under that node's name (an inventory that lists nodes by IP gets names in the
+/// report; others keep the address).
 ///
 /// `nodes[0]` is the reference: the leader after recovery. Every other node is a replica:
 /// it is read once it has replayed the leader's current WAL position (or after
@@ -66,7 +70,28 @@ pub async fn verify(
         }
     }
 
-    let mut result = classify(ledger, leader, &rows_by_node, fault_at);
+    // Report servers by node name where the address the server saw itself on is a node's.
+    let names: BTreeMap<String, String> = nodes
+        .iter()
+        .map(|(name, ep)| (format!("{}:{}", ep.host, ep.port), name.clone()))
+        .collect();
+    let rename = |server: &mut String| {
+        if let Some(name) = names.get(server.as_str()) {
+            server.clone_from(name);
+        }
+    };
+    let mut named = ledger.clone();
+    for e in &mut named.entries {
+        if let Outcome::Acknowledged { server, .. } = &mut e.outcome {
+            rename(server);
+        }
+    }
+    for rows in rows_by_node.values_mut() {
+        for row in rows.iter_mut() {
+            rename(&mut row.server);
+        }
+    }
+    let mut result = classify(&named, leader, &rows_by_node, fault_at);
     for check in &mut result.replicas {
         if let Some((caught_up, _)) = status.get(&check.node) {
             check.caught_up = *caught_up;
