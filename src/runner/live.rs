@@ -287,6 +287,7 @@ impl<'e> Live<'e> {
             database: self.engine.creds.database.clone(),
             password: self.engine.creds.password.clone(),
             connect_timeout: self.engine.creds.timeout,
+            statement_timeout: self.engine.creds.timeout,
         }
     }
 
@@ -295,7 +296,9 @@ impl<'e> Live<'e> {
         if let Some(w) = self.workload.take() {
             let ledger = w.stop().await;
             let inv = &self.engine.inventory;
-            let nodes: Vec<(String, workload::Endpoint)> = inv
+            // verify() reads the reference copy from the first node: the leader.
+            let leader = self.world.leader();
+            let mut nodes: Vec<(String, workload::Endpoint)> = inv
                 .nodes
                 .iter()
                 .filter(|n| self.world.member(&n.name).is_some())
@@ -306,6 +309,7 @@ impl<'e> Live<'e> {
                     )
                 })
                 .collect();
+            nodes.sort_by_key(|(n, _)| Some(n) != leader.as_ref());
             match workload::verify(&ledger, &nodes, &self.workload_settings(), self.first_fault_at).await {
                 Ok(r) => self.workload_result = Some(r),
                 Err(e) => self.workload_error = Some(format!("failed to verify the workload: {e}")),
@@ -352,6 +356,17 @@ impl<'e> Live<'e> {
                 None => (false, no_data("split brain in the data", &self.workload_error)),
             };
             self.push_data_check("no split brain in the data", "no two servers acknowledged writes in overlapping windows".into(), passed, observed);
+        }
+        if let Some(r) = &wr {
+            if !r.failed_present.is_empty() {
+                let n = r.failed_present.len();
+                self.push_data_check(
+                    "no failed write present",
+                    "no write whose insert failed is present after recovery".into(),
+                    false,
+                    format!("{n} write(s) reported as failed are present: {:?}", &r.failed_present[..n.min(10)]),
+                );
+            }
         }
         if v.lost_writes.is_none() && v.write_unavailable_max.is_none() && v.split_brain.is_none() {
             if let Some(e) = self.workload_error.clone() {
