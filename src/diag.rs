@@ -200,7 +200,12 @@ impl Source {
             help = Some("write a YAML map: `{ key: value }`, or `key: value` lines".into());
             format!("expected a map here, found {}", describe(&found))
         } else if let Some(field) = raw.strip_prefix("missing field ") {
-            format!("required field {field} is missing")
+            if let Some(l) = loc.as_mut()
+                && let Some(map) = Located::parse(text).enclosing_map(l.start)
+            {
+                *l = map;
+            }
+            format!("required field {field} is missing in this map")
         } else if raw.contains("unexpected end of input") && text.trim().is_empty() {
             help = Some("a scenario needs at least `id`, `title` and `steps`; an inventory `cluster` and `nodes`".into());
             "the file is empty".into()
@@ -213,6 +218,11 @@ impl Source {
             help = hint;
             message
         } else {
+            if let serde_saphyr::Error::ExternalMessage { .. } = err.without_snippet() {
+                help = Some(
+                    "a YAML syntax error: look for an unclosed `[`, `{` or quote, or a misplaced `:`, on this line or the lines above".into(),
+                );
+            }
             raw
         };
         if loc.is_none() {
@@ -430,9 +440,9 @@ pub(crate) fn line_col(text: &str, at: usize) -> (usize, usize) {
 /// A YAML value with the location of every node, parsed from the same text as the model.
 #[derive(Debug)]
 pub(crate) enum YNode {
-    Map(Vec<(Spanned<YNode>, Spanned<YNode>)>),
+    Map(Vec<(Spanned<YKey>, Spanned<YNode>)>),
     Seq(Vec<Spanned<YNode>>),
-    Scalar(String),
+    Scalar,
     Null,
 }
 
@@ -444,35 +454,32 @@ impl<'de> Deserialize<'de> for YNode {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("any YAML value")
             }
-            fn visit_str<E>(self, v: &str) -> Result<YNode, E> {
-                Ok(YNode::Scalar(v.to_owned()))
+            fn visit_str<E>(self, _: &str) -> Result<YNode, E> {
+                Ok(YNode::Scalar)
             }
-            fn visit_string<E>(self, v: String) -> Result<YNode, E> {
-                Ok(YNode::Scalar(v))
+            fn visit_bytes<E>(self, _: &[u8]) -> Result<YNode, E> {
+                Ok(YNode::Scalar)
             }
-            fn visit_bytes<E>(self, v: &[u8]) -> Result<YNode, E> {
-                Ok(YNode::Scalar(String::from_utf8_lossy(v).into_owned()))
+            fn visit_bool<E>(self, _: bool) -> Result<YNode, E> {
+                Ok(YNode::Scalar)
             }
-            fn visit_bool<E>(self, v: bool) -> Result<YNode, E> {
-                Ok(YNode::Scalar(v.to_string()))
+            fn visit_i64<E>(self, _: i64) -> Result<YNode, E> {
+                Ok(YNode::Scalar)
             }
-            fn visit_i64<E>(self, v: i64) -> Result<YNode, E> {
-                Ok(YNode::Scalar(v.to_string()))
+            fn visit_u64<E>(self, _: u64) -> Result<YNode, E> {
+                Ok(YNode::Scalar)
             }
-            fn visit_u64<E>(self, v: u64) -> Result<YNode, E> {
-                Ok(YNode::Scalar(v.to_string()))
+            fn visit_i128<E>(self, _: i128) -> Result<YNode, E> {
+                Ok(YNode::Scalar)
             }
-            fn visit_i128<E>(self, v: i128) -> Result<YNode, E> {
-                Ok(YNode::Scalar(v.to_string()))
+            fn visit_u128<E>(self, _: u128) -> Result<YNode, E> {
+                Ok(YNode::Scalar)
             }
-            fn visit_u128<E>(self, v: u128) -> Result<YNode, E> {
-                Ok(YNode::Scalar(v.to_string()))
+            fn visit_f64<E>(self, _: f64) -> Result<YNode, E> {
+                Ok(YNode::Scalar)
             }
-            fn visit_f64<E>(self, v: f64) -> Result<YNode, E> {
-                Ok(YNode::Scalar(v.to_string()))
-            }
-            fn visit_char<E>(self, v: char) -> Result<YNode, E> {
-                Ok(YNode::Scalar(v.to_string()))
+            fn visit_char<E>(self, _: char) -> Result<YNode, E> {
+                Ok(YNode::Scalar)
             }
             fn visit_unit<E>(self) -> Result<YNode, E> {
                 Ok(YNode::Null)
@@ -506,6 +513,54 @@ impl<'de> Deserialize<'de> for YNode {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// A map key as written. Keys are read as strings, not resolved: `on:` is the key `on`,
+/// as serde sees it for struct fields, not the YAML 1.1 boolean `true`. A complex key
+/// (a map or list used as key) is read as an empty string.
+#[derive(Debug)]
+pub(crate) struct YKey(pub String);
+
+impl<'de> Deserialize<'de> for YKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = YKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<YKey, E> {
+                Ok(YKey(v.to_owned()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<YKey, E> {
+                Ok(YKey(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<YKey, E> {
+                Ok(YKey(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<YKey, E> {
+                Ok(YKey(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<YKey, E> {
+                Ok(YKey(v.to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<YKey, E> {
+                Ok(YKey(String::new()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<YKey, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(YKey(String::new()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<YKey, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(YKey(String::new()))
+            }
+        }
+        d.deserialize_string(V)
     }
 }
 
@@ -577,7 +632,7 @@ impl Located {
             let next = match (&cur.value, seg) {
                 (YNode::Map(entries), Seg::Key(k)) => entries
                     .iter()
-                    .find(|(key, _)| matches!(&key.value, YNode::Scalar(s) if s == k))
+                    .find(|(key, _)| key.value.0 == *k)
                     .map(|(_, v)| v),
                 (YNode::Seq(items), Seg::Index(i)) => items.get(*i),
                 _ => None,
@@ -606,11 +661,38 @@ impl Located {
             && let YNode::Map(entries) = &node.value
             && let Some((k, _)) = entries
                 .iter()
-                .find(|(key, _)| matches!(&key.value, YNode::Scalar(s) if s == last))
+                .find(|(key, _)| key.value.0 == *last)
         {
             return Loc::from_location(&k.referenced, &self.text);
         }
         self.find(path)
+    }
+
+    /// Where the map holding the entry whose key or value starts at byte `offset` begins
+    /// (serde reports a missing field at the map's last entry; the map is the better place).
+    pub fn enclosing_map(&self, offset: usize) -> Option<Loc> {
+        fn walk<'a>(n: &'a Spanned<YNode>, offset: usize, text: &str) -> Option<&'a Spanned<YNode>> {
+            match &n.value {
+                YNode::Map(entries) => {
+                    for (k, v) in entries {
+                        if let Some(found) = walk(v, offset, text) {
+                            return Some(found);
+                        }
+                        let starts_here = |l: &Location| {
+                            Loc::from_location(l, text).is_some_and(|l| l.start == offset)
+                        };
+                        if starts_here(&k.referenced) || starts_here(&v.referenced) {
+                            return Some(n);
+                        }
+                    }
+                    None
+                }
+                YNode::Seq(items) => items.iter().find_map(|i| walk(i, offset, text)),
+                _ => None,
+            }
+        }
+        let map = walk(self.root.as_ref()?, offset, &self.text)?;
+        Loc::from_location(&map.referenced, &self.text)
     }
 
     /// Every `(key location, value location)` of map entries named `key`, at any depth,
@@ -620,8 +702,8 @@ impl Located {
             match &n.value {
                 YNode::Map(entries) => {
                     for (k, v) in entries {
-                        if matches!(&k.value, YNode::Scalar(s) if s == key)
-                            && matches!(v.value, YNode::Scalar(_))
+                        if k.value.0 == key
+                            && matches!(v.value, YNode::Scalar)
                             && let Some(l) = Loc::from_location(&v.referenced, text)
                         {
                             out.push(l);
