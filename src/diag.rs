@@ -40,6 +40,8 @@ pub struct Diagnostic {
     /// Further locations (the first declaration of a duplicate, the inventory file).
     pub related: Vec<Diagnostic>,
     src: NamedSource<Arc<str>>,
+    /// Shown as advice rather than as an error (a related location).
+    note: bool,
 }
 
 impl miette::Diagnostic for Diagnostic {
@@ -51,6 +53,14 @@ impl miette::Diagnostic for Diagnostic {
         self.help
             .as_ref()
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(if self.note {
+            miette::Severity::Advice
+        } else {
+            miette::Severity::Error
+        })
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -87,8 +97,9 @@ impl Diagnostic {
         self
     }
 
-    /// Adds a related location.
-    pub fn with_related(mut self, related: Diagnostic) -> Self {
+    /// Adds a related location, shown as advice after the diagnostic.
+    pub fn with_related(mut self, mut related: Diagnostic) -> Self {
+        related.note = true;
         self.related.push(related);
         self
     }
@@ -117,6 +128,24 @@ pub fn render(diag: &dyn miette::Diagnostic) -> String {
         out = diag.to_string();
     }
     out
+}
+
+/// Deepest nesting accepted in input files. Scenarios and inventories need under ten
+/// levels; the limit keeps the recursive deserializers well inside a 2 MiB thread stack
+/// (tokio's workers, the test harness) even in debug builds.
+pub(crate) const MAX_DEPTH: usize = 32;
+
+/// Parses one YAML document into `T` with pgchaos's limits (depth, aliases).
+pub(crate) fn from_yaml<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> Result<T, serde_saphyr::Error> {
+    // Scenario and inventory files are a few hundred nodes: tight limits turn an alias
+    // bomb or a generated monster into a quick diagnostic instead of minutes of parsing.
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! { max_depth: MAX_DEPTH, max_nodes: 50_000, max_events: 200_000 },
+        alias_limits: serde_saphyr::alias_limits! { max_total_replayed_events: 10_000 },
+    };
+    serde_saphyr::from_str_with_options(text, options)
 }
 
 /// An input file's path and text, for building diagnostics.
@@ -157,6 +186,7 @@ impl Source {
             span,
             related: Vec::new(),
             src: NamedSource::new(self.path.display().to_string(), self.shown.clone()),
+            note: false,
         }
     }
 
@@ -620,7 +650,7 @@ impl Located {
     /// lookup falls back to the start of the file.
     pub fn parse(text: &str) -> Self {
         Self {
-            root: serde_saphyr::from_str::<Spanned<YNode>>(text).ok(),
+            root: from_yaml::<Spanned<YNode>>(text).ok(),
             text: Arc::from(text),
         }
     }
@@ -659,9 +689,7 @@ impl Located {
         let parent = YPath(parent.to_vec());
         if let Some((node, true)) = self.node(&parent)
             && let YNode::Map(entries) = &node.value
-            && let Some((k, _)) = entries
-                .iter()
-                .find(|(key, _)| key.value.0 == *last)
+            && let Some((k, _)) = entries.iter().find(|(key, _)| key.value.0 == *last)
         {
             return Loc::from_location(&k.referenced, &self.text);
         }
@@ -671,7 +699,11 @@ impl Located {
     /// Where the map holding the entry whose key or value starts at byte `offset` begins
     /// (serde reports a missing field at the map's last entry; the map is the better place).
     pub fn enclosing_map(&self, offset: usize) -> Option<Loc> {
-        fn walk<'a>(n: &'a Spanned<YNode>, offset: usize, text: &str) -> Option<&'a Spanned<YNode>> {
+        fn walk<'a>(
+            n: &'a Spanned<YNode>,
+            offset: usize,
+            text: &str,
+        ) -> Option<&'a Spanned<YNode>> {
             match &n.value {
                 YNode::Map(entries) => {
                     for (k, v) in entries {

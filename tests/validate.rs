@@ -110,9 +110,7 @@ fn every_corpus_file_has_an_expectation() {
         if file.ends_with(".expect") {
             continue;
         }
-        let name = file
-            .trim_end_matches(".yml")
-            .trim_end_matches(".inventory");
+        let name = file.trim_end_matches(".yml").trim_end_matches(".inventory");
         assert!(
             dir.join(format!("{name}.expect")).exists(),
             "{file} has no {name}.expect"
@@ -200,7 +198,9 @@ fn list_prints_a_table() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert!(lines[0].starts_with("ID") && lines[0].contains("TITLE") && lines[0].contains("COVERS"));
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("TITLE") && lines[0].contains("COVERS")
+    );
     let row = lines
         .iter()
         .find(|l| l.starts_with("switchover-rest"))
@@ -228,7 +228,10 @@ fn coverage_marks_uncovered_seed_cases_and_fails() {
         .find(|l| l.starts_with("runbook/primary-1 "))
         .unwrap();
     assert!(primary1.ends_with("kill-postgres-leader"), "{primary1}");
-    let sw = lines.iter().find(|l| l.starts_with("ops/switchover ")).unwrap();
+    let sw = lines
+        .iter()
+        .find(|l| l.starts_with("ops/switchover "))
+        .unwrap();
     assert!(sw.ends_with("switchover-rest"), "{sw}");
     // The fixtures cover five seed cases.
     assert!(stdout.contains("\n5 of "), "{stdout}");

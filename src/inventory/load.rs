@@ -3,6 +3,9 @@
 //! Passwords are references (`{env: NAME}` or `{file: PATH}`). An inline password is
 //! refused before the typed parse, whose error would quote it, and every snippet shown to
 //! the user is drawn from a copy of the text with inline password values masked.
+// The error enums keep their original `Syntax` variant (a public contract), which is
+// large; errors are the cold path of loading a few files, so its size does not matter.
+#![allow(clippy::result_large_err)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -112,7 +115,7 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedInventory, InventoryError>
     if !inline.is_empty() {
         return Err(rejected(inline));
     }
-    let inventory: Inventory = serde_saphyr::from_str(text).map_err(|e| {
+    let inventory: Inventory = crate::diag::from_yaml(text).map_err(|e| {
         let mut d = src.yaml_error(&e, &shown);
         // Serde quotes unexpected values; never let it quote a secret.
         for s in &secrets {

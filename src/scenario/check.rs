@@ -165,15 +165,11 @@ pub(crate) fn check(src: &Source, tree: &Located, sc: &Scenario) -> Vec<Diagnost
                     );
                 }
             }
-            Step::Hold(h) => {
-                if h.duration.get().is_zero() {
-                    c.err(
-                        &base.key("for"),
-                        "`hold.for` is 0: accepted is a positive duration such as `20s`".into(),
-                        None,
-                    );
-                }
-            }
+            Step::Hold(h) if h.duration.get().is_zero() => c.err(
+                &base.key("for"),
+                "`hold.for` is 0: accepted is a positive duration such as `20s`".into(),
+                None,
+            ),
             Step::Pgbench(p) if p.duration.get().is_zero() => c.err(
                 &base.key("duration"),
                 "`pgbench.duration` is 0: accepted is a positive duration such as `60s`".into(),
