@@ -1,6 +1,6 @@
 //! `pgchaos validate`, `list` and `schema`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{CommandResult, Failure};
 use crate::cli::{ListArgs, SchemaArgs, SchemaFormat, ValidateArgs};
@@ -38,36 +38,24 @@ fn reject(diags: &[Diagnostic]) -> Failure {
     ))
 }
 
-/// Loads every scenario under `paths`, failing with every problem found.
-fn load_scenarios(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, Failure> {
-    let (loaded, diags) =
-        crate::scenario::load_paths_collecting(paths).map_err(Failure::bad_input)?;
-    if !diags.is_empty() {
-        return Err(reject(&diags));
-    }
-    if loaded.is_empty() {
-        return Err(Failure::bad_input(miette::miette!(
-            "no scenario files (*.yml, *.yaml) found in {}",
-            show_paths(paths)
-        )));
-    }
-    Ok(loaded)
-}
-
-/// `pgchaos validate`.
-pub fn validate(args: ValidateArgs) -> CommandResult {
-    let paths = default_paths(args.paths);
+/// Loads and checks scenarios (and the inventory, and the scenarios against it), every
+/// problem printed on standard error before failing with exit code 2. `run` calls this so
+/// that bad input is refused exactly as `validate` refuses it, before any SSH connection.
+pub(crate) fn load_checked(
+    paths: &[PathBuf],
+    inventory: Option<&Path>,
+) -> Result<(Vec<LoadedScenario>, Option<LoadedInventory>), Failure> {
     let (scenarios, mut diags) =
-        crate::scenario::load_paths_collecting(&paths).map_err(Failure::bad_input)?;
-    let mut inventory: Option<LoadedInventory> = None;
-    if let Some(path) = &args.inventory {
+        crate::scenario::load_paths_collecting(paths).map_err(Failure::bad_input)?;
+    let mut loaded_inventory: Option<LoadedInventory> = None;
+    if let Some(path) = inventory {
         match crate::inventory::load(path) {
-            Ok(inv) => inventory = Some(inv),
+            Ok(inv) => loaded_inventory = Some(inv),
             Err(e @ InventoryError::Read { .. }) => return Err(Failure::bad_input(e)),
             Err(e) => diags.extend(e.diagnostics().iter().cloned()),
         }
     }
-    if let Some(inv) = &inventory
+    if let Some(inv) = &loaded_inventory
         && let Err(d) = crate::scenario::check_against(&scenarios, inv)
     {
         diags.extend(d);
@@ -78,9 +66,16 @@ pub fn validate(args: ValidateArgs) -> CommandResult {
     if scenarios.is_empty() {
         return Err(Failure::bad_input(miette::miette!(
             "no scenario files (*.yml, *.yaml) found in {}",
-            show_paths(&paths)
+            show_paths(paths)
         )));
     }
+    Ok((scenarios, loaded_inventory))
+}
+
+/// `pgchaos validate`.
+pub fn validate(args: ValidateArgs) -> CommandResult {
+    let paths = default_paths(args.paths);
+    let (scenarios, inventory) = load_checked(&paths, args.inventory.as_deref())?;
     match &inventory {
         Some(inv) => println!(
             "OK: {} scenario(s) valid, and bindable to inventory {} ({} node(s))",
@@ -124,7 +119,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 /// `pgchaos list`.
 pub fn list(args: ListArgs) -> CommandResult {
     let paths = default_paths(args.paths);
-    let scenarios = load_scenarios(&paths)?;
+    let (scenarios, _) = load_checked(&paths, None)?;
     if args.coverage {
         return coverage(&scenarios);
     }

@@ -319,3 +319,82 @@ fn role_name(r: Role) -> &'static str {
         Role::Haproxy => "haproxy",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn scenario(text: &str) -> LoadedScenario {
+        crate::scenario::parse(Path::new("s.yml"), text).expect("valid scenario")
+    }
+
+    fn inventory(text: &str) -> LoadedInventory {
+        crate::inventory::parse(Path::new("inv.yml"), text).expect("valid inventory")
+    }
+
+    const THREE: &str = "cluster: {scope: m}\nnodes:\n  - {name: a, host: h1, roles: [patroni, etcd]}\n  - {name: b, host: h2, roles: [patroni, etcd]}\n  - {name: c, host: h3, roles: [patroni, etcd]}\n";
+
+    #[test]
+    fn a_satisfiable_scenario_passes() {
+        let s = scenario(
+            "id: ok\ntitle: t\ntargets: {v: leader, e: {select: etcd_member, node: b}}\nsteps:\n  - reboot: {target: v}\n",
+        );
+        assert!(check_against(&[s], &inventory(THREE)).is_ok());
+    }
+
+    #[test]
+    fn reports_every_problem_with_scenario_location_and_inventory_name() {
+        let s = scenario(
+            "id: many\ntitle: t\nrequires: {min_members: 4}\ntargets:\n  v: leader\n  s: spare\n  n: {select: node, node: z}\nsteps:\n  - poweroff: {target: v}\n  - pgbench: {duration: 10s}\n",
+        );
+        let diags = check_against(&[s], &inventory(THREE)).unwrap_err();
+        let msgs: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+        assert_eq!(diags.len(), 5, "{msgs:#?}");
+        for d in &diags {
+            assert!(d.message.contains("inv.yml"), "{d}");
+            assert_eq!(d.path, Path::new("s.yml"));
+        }
+        let at = |line: usize, frag: &str| {
+            assert!(
+                diags
+                    .iter()
+                    .any(|d| d.line == line && d.message.contains(frag)),
+                "no {frag:?} at line {line}: {msgs:#?}"
+            )
+        };
+        at(3, "at least 4 Patroni members");
+        at(6, "role `spare`");
+        at(7, "node \"z\", which is not in inventory");
+        at(9, "needs `operations.power_on`");
+        at(10, "`pgbench`");
+    }
+
+    #[test]
+    fn power_on_on_the_node_or_globally_satisfies_poweroff() {
+        let s = scenario(
+            "id: off\ntitle: t\ntargets: {v: {select: node, node: b}}\nsteps:\n  - poweroff: {target: v}\n",
+        );
+        let per_node = THREE.replace(
+            "{name: b, host: h2, roles: [patroni, etcd]}",
+            "{name: b, host: h2, roles: [patroni, etcd], operations: {power_on: ipmi b}}",
+        );
+        assert!(check_against(std::slice::from_ref(&s), &inventory(&per_node)).is_ok());
+        let global = format!("operations: {{power_on: 'ipmi {{node}}'}}\n{THREE}");
+        assert!(check_against(std::slice::from_ref(&s), &inventory(&global)).is_ok());
+        assert!(check_against(&[s], &inventory(THREE)).is_err());
+    }
+
+    #[test]
+    fn read_port_needs_read_port() {
+        let s = scenario(
+            "id: rr\ntitle: t\nsteps:\n  - expect: {within: 5s, all: [{haproxy: {read_port_round_robin: true}}]}\n",
+        );
+        let write_only =
+            format!("{THREE}entrypoints: {{haproxy: {{host: lb, write_port: 5000}}}}\n");
+        let d = check_against(&[s], &inventory(&write_only)).unwrap_err();
+        assert!(d[0].message.contains("read_port"), "{}", d[0]);
+        assert_eq!((d[0].line, d[0].column), (4, 66));
+    }
+}

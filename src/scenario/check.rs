@@ -289,11 +289,19 @@ pub(crate) fn selector_name(s: Selector) -> &'static str {
     }
 }
 
+/// Where SQL may run besides a target (`sql.on`).
+const SQL_ENDPOINTS: &[&str] = &["leader", "write_port", "read_port", "all_members"];
+
 fn check_declared(c: &mut Checker<'_>, base: &YPath, tr: &TargetRef<'_>, declared: &[&str]) {
     if declared.contains(&tr.name) {
         return;
     }
-    let mut help = did_you_mean(tr.name, declared).unwrap_or_else(|| {
+    let sql_on = tr.field == "on" && base.to_string().ends_with(".sql");
+    let mut candidates = declared.to_vec();
+    if sql_on {
+        candidates.extend(SQL_ENDPOINTS);
+    }
+    let mut help = did_you_mean(tr.name, &candidates).unwrap_or_else(|| {
         format!(
             "declare it under `targets:`, e.g. `{}: leader` or `{}: {{ select: replica, not: [..] }}`",
             tr.name, tr.name
@@ -302,10 +310,15 @@ fn check_declared(c: &mut Checker<'_>, base: &YPath, tr: &TargetRef<'_>, declare
     if tr.field.starts_with("write_port_reaches") {
         help.push_str(" (`leader` means the current leader here)");
     }
+    let also = if sql_on {
+        format!("; SQL also runs on {}", list(SQL_ENDPOINTS.iter().copied()))
+    } else {
+        String::new()
+    };
     c.err(
         &field_path(base, &tr.field),
         format!(
-            "target {:?} is not declared in `targets:` (declared: {})",
+            "target {:?} is not declared in `targets:` (declared: {}{also})",
             tr.name,
             list(declared.iter().copied())
         ),

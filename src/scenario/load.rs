@@ -243,3 +243,42 @@ fn duplicate_ids(loaded: &[LoadedScenario]) -> Vec<Diagnostic> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_of_a_file_is_reported_in_order() {
+        let text = "id: Bad_Id\ntitle: t\ncovers: [nope/1]\ntargets: {v: leader}\nsteps:\n  - reboot: {target: w}\n  - hold: {for: 0s}\n";
+        let err = parse(Path::new("x.yml"), text).unwrap_err();
+        let lines: Vec<usize> = err.diagnostics().iter().map(|d| d.line).collect();
+        assert_eq!(lines, vec![1, 3, 6, 7], "{err:?}");
+    }
+
+    #[test]
+    fn duplicate_ids_across_files_name_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = "title: t\nsteps: []\n";
+        std::fs::write(dir.path().join("a.yml"), format!("id: same\n{body}")).unwrap();
+        std::fs::write(dir.path().join("b.yml"), format!("id: same\n{body}")).unwrap();
+        std::fs::write(dir.path().join("c.yml"), format!("id: other\n{body}")).unwrap();
+        let err = load_dir(dir.path()).unwrap_err();
+        let d = &err.diagnostics()[0];
+        assert_eq!(err.diagnostics().len(), 1);
+        assert!(
+            d.path.ends_with("b.yml") && d.message.contains("a.yml"),
+            "{d}"
+        );
+        assert!(d.related[0].path.ends_with("a.yml"));
+    }
+
+    #[test]
+    fn a_file_named_twice_is_loaded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.yml");
+        std::fs::write(&f, "id: a\ntitle: t\nsteps: []\n").unwrap();
+        let loaded = load_paths(&[dir.path().to_owned(), f]).unwrap();
+        assert_eq!(loaded.len(), 1);
+    }
+}
