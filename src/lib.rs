@@ -17,6 +17,7 @@ pub mod fault;
 pub mod inventory;
 pub mod lab;
 pub mod observe;
+pub mod patroni;
 pub mod plan;
 pub mod report;
 pub mod results;
