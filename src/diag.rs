@@ -308,7 +308,12 @@ fn refine_unknown(raw: &str) -> Option<(String, Option<String>, Option<String>)>
     let joined = accepted.join(", ");
     let message = if what == "field" {
         if accepted.is_empty() {
-            format!("unknown field `{given}`: this map accepts no fields")
+            // Serde cannot list the fields of a map with flattened parts (`nodes[].ssh`).
+            return Some((
+                format!("unknown field `{given}`"),
+                Some("`pgchaos schema scenario` and `pgchaos schema inventory` list every accepted field".into()),
+                Some(given.to_owned()),
+            ));
         } else {
             format!("unknown field `{given}`; accepted fields: {joined}")
         }
@@ -621,6 +626,28 @@ impl YPath {
     pub fn idx(&self, i: usize) -> Self {
         let mut p = self.clone();
         p.0.push(Seg::Index(i));
+        p
+    }
+}
+
+impl YPath {
+    /// Parses `steps[3].signal.target` (keys separated by dots, indexes in brackets).
+    pub fn parse(s: &str) -> Self {
+        let mut p = YPath::root();
+        for part in s.split('.').filter(|p| !p.is_empty()) {
+            let mut pieces = part.split('[');
+            if let Some(k) = pieces.next()
+                && !k.is_empty()
+            {
+                p = p.key(k.to_owned());
+            }
+            for idx in pieces {
+                match idx.trim_end_matches(']').parse() {
+                    Ok(i) => p = p.idx(i),
+                    Err(_) => p = p.key(idx.trim_end_matches(']').to_owned()),
+                }
+            }
+        }
         p
     }
 }

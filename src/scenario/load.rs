@@ -28,6 +28,16 @@ pub struct LoadedScenario {
     pub source: Arc<str>,
 }
 
+impl LoadedScenario {
+    /// A diagnostic pointing at the value at `yaml_path` (e.g. `targets.victim` or
+    /// `steps[3].signal.target`; its closest written ancestor when it is not written),
+    /// for problems found later, such as a target that cannot be bound at run time.
+    pub fn diagnostic_at(&self, yaml_path: &str, message: impl Into<String>) -> Diagnostic {
+        let tree = Located::parse(&self.source);
+        diag_in(self, &tree, &YPath::parse(yaml_path), message.into())
+    }
+}
+
 /// Why a scenario file was refused.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ScenarioError {
@@ -271,6 +281,18 @@ mod tests {
             "{d}"
         );
         assert!(d.related[0].path.ends_with("a.yml"));
+    }
+
+    #[test]
+    fn diagnostic_at_a_yaml_path() {
+        let s = parse(
+            Path::new("x.yml"),
+            "id: a\ntitle: t\ntargets:\n  v: leader\nsteps:\n  - reboot: {target: v}\n",
+        )
+        .unwrap();
+        let d = s.diagnostic_at("steps[0].reboot.target", "no node to bind");
+        assert_eq!((d.line, d.column), (6, 22));
+        assert!(d.to_string().starts_with("x.yml:6:22: no node to bind"));
     }
 
     #[test]
