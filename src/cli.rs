@@ -63,7 +63,12 @@ pub struct RunArgs {
     /// Scenario files or directories (default: scenarios/).
     pub paths: Vec<PathBuf>,
     /// The inventory describing the cluster.
-    #[arg(long, short = 'i', required_unless_present = "lab", conflicts_with = "lab")]
+    #[arg(
+        long,
+        short = 'i',
+        required_unless_present = "lab",
+        conflicts_with = "lab"
+    )]
     pub inventory: Option<PathBuf>,
     /// Run against the local lab: bring it up (installing packages if needed, reusing it if
     /// it is up) and use its inventory.

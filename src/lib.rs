@@ -10,6 +10,7 @@
 pub mod app;
 pub mod check;
 pub mod cli;
+pub mod diag;
 pub mod duration;
 pub mod exit;
 pub mod fault;

@@ -86,14 +86,14 @@ pub async fn query_first(
         if let Some(p) = &creds.password {
             cfg.password(p.expose());
         }
-        let (client, conn) = cfg
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| SqlError::Connect {
-                host: host.into(),
-                port,
-                message: short(&e),
-            })?;
+        let (client, conn) =
+            cfg.connect(tokio_postgres::NoTls)
+                .await
+                .map_err(|e| SqlError::Connect {
+                    host: host.into(),
+                    port,
+                    message: short(&e),
+                })?;
         let task = tokio::spawn(conn);
         let res = client.simple_query(query).await;
         drop(client);

@@ -29,7 +29,10 @@ fn spawn_long_block(inventory: &str, dir: &std::path::Path) -> std::process::Chi
         .expect("failed to start pgchaos")
 }
 
-fn wait_exit(child: &mut std::process::Child, deadline: Duration) -> Option<std::process::ExitStatus> {
+fn wait_exit(
+    child: &mut std::process::Child,
+    deadline: Duration,
+) -> Option<std::process::ExitStatus> {
     let started = std::time::Instant::now();
     loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -50,21 +53,38 @@ fn sigkill_mid_block_the_node_heals_itself_and_a_new_run_starts_cleanly() {
     let dir = report_dir("sigkill");
     let mut child = spawn_long_block(inv, &dir);
     assert!(
-        eventually(Duration::from_secs(120), || !tagged_rules(&PATRONI_NODES).is_empty()),
+        eventually(Duration::from_secs(120), || !tagged_rules(&PATRONI_NODES)
+            .is_empty()),
         "the block never appeared"
     );
     child.kill().expect("SIGKILL pgchaos");
     let _ = child.wait();
-    assert!(!tagged_rules(&PATRONI_NODES).is_empty(), "the rule vanished with pgchaos: nothing left to prove");
+    assert!(
+        !tagged_rules(&PATRONI_NODES).is_empty(),
+        "the rule vanished with pgchaos: nothing left to prove"
+    );
     // max_duration 20s + margin 5s: the node-side switch must remove the rule by itself.
     assert!(
-        eventually(Duration::from_secs(90), || tagged_rules(&PATRONI_NODES).is_empty()),
+        eventually(Duration::from_secs(90), || tagged_rules(&PATRONI_NODES)
+            .is_empty()),
         "the dead man's switch did not remove the rule: {:?}",
         tagged_rules(&PATRONI_NODES)
     );
     let dir2 = report_dir("after-sigkill");
-    let out = pgchaos(&["run", "scenarios/poc/haproxy-ports.yml", "--inventory", inv, "--report-dir", dir2.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "a new run did not start cleanly: {}", text(&out));
+    let out = pgchaos(&[
+        "run",
+        "scenarios/poc/haproxy-ports.yml",
+        "--inventory",
+        inv,
+        "--report-dir",
+        dir2.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a new run did not start cleanly: {}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -74,13 +94,23 @@ fn sigint_mid_scenario_undoes_faults_writes_reports_and_exits_130() {
     let dir = report_dir("sigint");
     let mut child = spawn_long_block(inv, &dir);
     assert!(
-        eventually(Duration::from_secs(120), || !tagged_rules(&PATRONI_NODES).is_empty()),
+        eventually(Duration::from_secs(120), || !tagged_rules(&PATRONI_NODES)
+            .is_empty()),
         "the block never appeared"
     );
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
-    let status = wait_exit(&mut child, Duration::from_secs(240)).expect("pgchaos did not exit after SIGINT");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status =
+        wait_exit(&mut child, Duration::from_secs(240)).expect("pgchaos did not exit after SIGINT");
     assert_eq!(status.code(), Some(130));
-    assert!(tagged_rules(&PATRONI_NODES).is_empty(), "faults left after SIGINT: {:?}", tagged_rules(&PATRONI_NODES));
+    assert!(
+        tagged_rules(&PATRONI_NODES).is_empty(),
+        "faults left after SIGINT: {:?}",
+        tagged_rules(&PATRONI_NODES)
+    );
     let r = results(&dir);
     assert_eq!(r["outcome"]["kind"], "interrupted");
     assert_eq!(r["scenarios"][0]["verdict"], "interrupted");
@@ -93,14 +123,32 @@ fn sigint_mid_scenario_undoes_faults_writes_reports_and_exits_130() {
 fn an_inventory_with_the_wrong_scope_refuses_to_start() {
     let (lab, _guard) = lab();
     let text_inv = std::fs::read_to_string(&lab.inventory).unwrap();
-    assert!(text_inv.contains("scope: pgchaos-lab"), "unexpected lab inventory:\n{text_inv}");
-    let wrong = std::env::temp_dir().join(format!("pgchaos-wrong-scope-{}.yml", std::process::id()));
-    std::fs::write(&wrong, text_inv.replace("scope: pgchaos-lab", "scope: payments-prod")).unwrap();
+    assert!(
+        text_inv.contains("scope: pgchaos-lab"),
+        "unexpected lab inventory:\n{text_inv}"
+    );
+    let wrong =
+        std::env::temp_dir().join(format!("pgchaos-wrong-scope-{}.yml", std::process::id()));
+    std::fs::write(
+        &wrong,
+        text_inv.replace("scope: pgchaos-lab", "scope: payments-prod"),
+    )
+    .unwrap();
     let dir = report_dir("wrong-scope");
-    let out = pgchaos(&["run", "tests/scenarios/false-expectation.yml", "--inventory", wrong.to_str().unwrap(), "--report-dir", dir.to_str().unwrap()]);
+    let out = pgchaos(&[
+        "run",
+        "tests/scenarios/false-expectation.yml",
+        "--inventory",
+        wrong.to_str().unwrap(),
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("payments-prod") && err.contains("pgchaos-lab"), "{err}");
+    assert!(
+        err.contains("payments-prod") && err.contains("pgchaos-lab"),
+        "{err}"
+    );
     assert!(tagged_rules(&PATRONI_NODES).is_empty());
 }
 
@@ -117,24 +165,55 @@ fn no_output_of_a_run_contains_a_password() {
             secrets.push(v);
         }
     }
-    assert!(secrets.len() >= 2, "expected the lab's database and API passwords in {}", secrets_dir.display());
+    assert!(
+        secrets.len() >= 2,
+        "expected the lab's database and API passwords in {}",
+        secrets_dir.display()
+    );
     let dir = report_dir("secrets");
-    let out = pgchaos(&["-vv", "run", "tests/scenarios/false-expectation.yml", "scenarios/ops/switchover.yml", "--inventory", inv, "--report-dir", dir.to_str().unwrap()]);
+    let out = pgchaos(&[
+        "-vv",
+        "run",
+        "tests/scenarios/false-expectation.yml",
+        "scenarios/ops/switchover.yml",
+        "--inventory",
+        inv,
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ]);
     let dry = pgchaos(&["-vv", "run", "scenarios", "--inventory", inv, "--dry-run"]);
     assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
     let mut haystacks = vec![
-        ("stdout".to_owned(), String::from_utf8_lossy(&out.stdout).into_owned()),
-        ("stderr".to_owned(), String::from_utf8_lossy(&out.stderr).into_owned()),
-        ("dry-run stdout".to_owned(), String::from_utf8_lossy(&dry.stdout).into_owned()),
-        ("dry-run stderr".to_owned(), String::from_utf8_lossy(&dry.stderr).into_owned()),
+        (
+            "stdout".to_owned(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ),
+        (
+            "stderr".to_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ),
+        (
+            "dry-run stdout".to_owned(),
+            String::from_utf8_lossy(&dry.stdout).into_owned(),
+        ),
+        (
+            "dry-run stderr".to_owned(),
+            String::from_utf8_lossy(&dry.stderr).into_owned(),
+        ),
     ];
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
         if p.is_file() {
-            haystacks.push((p.display().to_string(), String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned()));
+            haystacks.push((
+                p.display().to_string(),
+                String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned(),
+            ));
         }
     }
-    assert!(haystacks.iter().any(|(n, _)| n.ends_with("results.json")), "no results.json written");
+    assert!(
+        haystacks.iter().any(|(n, _)| n.ends_with("results.json")),
+        "no results.json written"
+    );
     for (name, hay) in &haystacks {
         for s in &secrets {
             assert!(!hay.contains(s.as_str()), "a password appears in {name}");

@@ -23,11 +23,20 @@ pub fn run(args: RunArgs) -> CommandResult {
     let inventory_path = match (&args.inventory, args.lab) {
         (Some(p), _) => p.clone(),
         (None, true) => lab_inventory(&args.lab_dir)?,
-        (None, false) => return Err(Failure::bad_input(miette::miette!("give --inventory FILE or --lab"))),
+        (None, false) => {
+            return Err(Failure::bad_input(miette::miette!(
+                "give --inventory FILE or --lab"
+            )));
+        }
     };
-    let paths = if args.paths.is_empty() { vec![PathBuf::from("scenarios")] } else { args.paths.clone() };
-    let all = crate::scenario::load_paths(&paths).map_err(Failure::bad_input)?;
-    let inv = crate::inventory::load(&inventory_path).map_err(Failure::bad_input)?;
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        args.paths.clone()
+    };
+    // Refused exactly as `validate` refuses it, before any connection is opened.
+    let (all, inv) = super::validate::load_checked(&paths, Some(&inventory_path))?;
+    let inv = inv.expect("load_checked returns the inventory it was given");
     let selected = select(all, &args.tags, &args.ids);
     if selected.is_empty() {
         return Err(Failure::bad_input(miette::miette!(
@@ -36,7 +45,6 @@ pub fn run(args: RunArgs) -> CommandResult {
             args.ids
         )));
     }
-    crate::scenario::check_against(&selected, &inv).map_err(Failure::bad_input)?;
 
     if args.dry_run {
         dry_run(&selected, &inv);
@@ -44,26 +52,50 @@ pub fn run(args: RunArgs) -> CommandResult {
     }
     // Every secret is resolved before anything is contacted, so a missing one is bad input.
     let pg_password = resolve(inv.inventory.cluster.postgres.password.as_ref())?;
-    let api_password = resolve(inv.inventory.cluster.patroni.auth.as_ref().map(|a| &a.password))?;
-    let secrets: Vec<Secret> = pg_password.iter().chain(api_password.iter()).cloned().collect();
+    let api_password = resolve(
+        inv.inventory
+            .cluster
+            .patroni
+            .auth
+            .as_ref()
+            .map(|a| &a.password),
+    )?;
+    let secrets: Vec<Secret> = pg_password
+        .iter()
+        .chain(api_password.iter())
+        .cloned()
+        .collect();
 
     if !inv.inventory.cluster.lab && !args.yes {
         confirm(&inv.inventory)?;
     }
     let started = Utc::now();
-    let run_id = format!("{}-{:04x}", started.format("%Y%m%dT%H%M%S"), std::process::id() & 0xffff);
-    let report_dir = crate::report::prepare_dir(args.report_dir.as_deref(), Path::new("reports"), started)
-        .map_err(Failure::aborted)?;
+    let run_id = format!(
+        "{}-{:04x}",
+        started.format("%Y%m%dT%H%M%S"),
+        std::process::id() & 0xffff
+    );
+    let report_dir =
+        crate::report::prepare_dir(args.report_dir.as_deref(), Path::new("reports"), started)
+            .map_err(Failure::aborted)?;
     let command_line: Vec<String> = std::env::args().collect();
 
     super::runtime().block_on(async move {
         let (trigger, cancel) = crate::runner::cancel_pair();
         trigger.install_signal_handlers();
         let control_dir = PathBuf::from(format!("/tmp/pgc-{}", std::process::id()));
-        std::fs::create_dir_all(&control_dir).map_err(|e| Failure::aborted(miette::miette!("failed to create {}: {e}", control_dir.display())))?;
+        std::fs::create_dir_all(&control_dir).map_err(|e| {
+            Failure::aborted(miette::miette!(
+                "failed to create {}: {e}",
+                control_dir.display()
+            ))
+        })?;
         let inventory = Arc::new(inv.inventory.clone());
         let transport = Arc::new(Transport::new(&inventory, &control_dir));
-        let client = Arc::new(crate::patroni::PatroniClient::new(&inventory).map_err(|e| Failure::bad_input(miette::miette!("{e}")))?);
+        let client = Arc::new(
+            crate::patroni::PatroniClient::new(&inventory)
+                .map_err(|e| Failure::bad_input(miette::miette!("{e}")))?,
+        );
         let creds = crate::pg::Credentials::new(&inventory, pg_password.clone());
         let timeline = Timeline::new();
         let config = RunConfig {
@@ -75,14 +107,32 @@ pub fn run(args: RunArgs) -> CommandResult {
             stale_after: Duration::from_secs(3),
             deadman_margin: *args.deadman_margin,
         };
-        let engine = Engine::new(inventory.clone(), transport.clone(), client.clone(), creds.clone(), secrets.clone(), timeline.clone(), config, cancel.clone());
-        eprintln!("pgchaos run {}: {} scenario(s) against {} ({} nodes), reports in {}", engine.config.run_id, selected.len(), inventory.cluster.scope, inventory.nodes.len(), report_dir.display());
+        let engine = Engine::new(
+            inventory.clone(),
+            transport.clone(),
+            client.clone(),
+            creds.clone(),
+            secrets.clone(),
+            timeline.clone(),
+            config,
+            cancel.clone(),
+        );
+        eprintln!(
+            "pgchaos run {}: {} scenario(s) against {} ({} nodes), reports in {}",
+            engine.config.run_id,
+            selected.len(),
+            inventory.cluster.scope,
+            inventory.nodes.len(),
+            report_dir.display()
+        );
 
         let versions = match engine.preflight().await {
             Ok(v) => v,
             Err(e) => {
                 let mut results = engine.new_results(Default::default());
-                results.outcome = RunOutcome::Aborted { reason: e.to_string() };
+                results.outcome = RunOutcome::Aborted {
+                    reason: e.to_string(),
+                };
                 write_reports(&results, &report_dir, &secrets);
                 transport.close().await;
                 let _ = std::fs::remove_dir_all(&control_dir);
@@ -106,7 +156,9 @@ pub fn run(args: RunArgs) -> CommandResult {
         );
         let results = engine.new_results(versions);
         let results = engine
-            .run_all(&selected, results, |r| write_reports(r, &report_dir, &secrets))
+            .run_all(&selected, results, |r| {
+                write_reports(r, &report_dir, &secrets)
+            })
             .await;
         observers.stop().await;
         write_reports(&results, &report_dir, &secrets);
@@ -127,7 +179,11 @@ fn lab_inventory(dir: &Path) -> Result<PathBuf, Failure> {
 }
 
 fn resolve(r: Option<&crate::secret::SecretRef>) -> Result<Option<Secret>, Failure> {
-    r.map(|r| r.resolve().map_err(|e| Failure::bad_input(miette::miette!("{e}")))).transpose()
+    r.map(|r| {
+        r.resolve()
+            .map_err(|e| Failure::bad_input(miette::miette!("{e}")))
+    })
+    .transpose()
 }
 
 fn select(all: Vec<LoadedScenario>, tags: &[String], ids: &[String]) -> Vec<LoadedScenario> {
@@ -148,15 +204,27 @@ fn print_summary(results: &RunResults, dir: &Path) {
     use crate::results::Verdict::*;
     eprintln!(
         "\n{} passed, {} failed, {} error, {} interrupted, {} skipped — outcome: {:?}\nreports: {}",
-        count(Passed), count(Failed), count(Error), count(Interrupted), count(Skipped),
+        count(Passed),
+        count(Failed),
+        count(Error),
+        count(Interrupted),
+        count(Skipped),
         results.outcome,
         dir.display()
     );
 }
 
 fn confirm(inv: &Inventory) -> Result<(), Failure> {
-    let nodes: Vec<String> = inv.nodes.iter().map(|n| format!("{} ({})", n.name, n.host)).collect();
-    let what = format!("cluster scope {:?}, nodes: {}", inv.cluster.scope, nodes.join(", "));
+    let nodes: Vec<String> = inv
+        .nodes
+        .iter()
+        .map(|n| format!("{} ({})", n.name, n.host))
+        .collect();
+    let what = format!(
+        "cluster scope {:?}, nodes: {}",
+        inv.cluster.scope,
+        nodes.join(", ")
+    );
     if !std::io::stdin().is_terminal() {
         return Err(Failure::bad_input(miette::miette!(
             help = "pass --yes to confirm, or mark a disposable cluster with `cluster: {{ lab: true }}`",
@@ -170,7 +238,9 @@ fn confirm(inv: &Inventory) -> Result<(), Failure> {
     if line.trim() == inv.cluster.scope {
         Ok(())
     } else {
-        Err(Failure::aborted(miette::miette!("not confirmed: nothing was touched")))
+        Err(Failure::aborted(miette::miette!(
+            "not confirmed: nothing was touched"
+        )))
     }
 }
 
@@ -184,13 +254,24 @@ fn dry_run(scenarios: &[LoadedScenario], inv: &LoadedInventory) {
         .enumerate()
         .map(|(i, n)| MemberView {
             name: n.name.clone(),
-            role: if i == 0 { "leader".into() } else { "replica".into() },
-            state: if i == 0 { "running".into() } else { "streaming".into() },
+            role: if i == 0 {
+                "leader".into()
+            } else {
+                "replica".into()
+            },
+            state: if i == 0 {
+                "running".into()
+            } else {
+                "streaming".into()
+            },
             timeline: Some(1),
             lag_bytes: Some(0),
         })
         .collect();
-    println!("dry run: nothing is contacted; assuming {} leads (targets are bound at run time)", members.first().map(|m| m.name.as_str()).unwrap_or("?"));
+    println!(
+        "dry run: nothing is contacted; assuming {} leads (targets are bound at run time)",
+        members.first().map(|m| m.name.as_str()).unwrap_or("?")
+    );
     for ls in scenarios {
         let sc = &ls.scenario;
         println!("\n== {} — {}", sc.id, sc.title);
@@ -216,9 +297,20 @@ fn dry_run(scenarios: &[LoadedScenario], inv: &LoadedInventory) {
                 targets: &bindings,
             };
             match step {
-                Step::Expect(_) | Step::Hold(_) | Step::Sql(_) | Step::Undo(_) | Step::Pgbench(_) => {}
-                Step::Switchover(_) | Step::Failover(_) | Step::Restart(_) | Step::Reinitialize(_) | Step::Reload(_) | Step::PatchConfig(_) => {
-                    println!("     REST call to Patroni (see the step); patronictl commands run on the node when via: patronictl");
+                Step::Expect(_)
+                | Step::Hold(_)
+                | Step::Sql(_)
+                | Step::Undo(_)
+                | Step::Pgbench(_) => {}
+                Step::Switchover(_)
+                | Step::Failover(_)
+                | Step::Restart(_)
+                | Step::Reinitialize(_)
+                | Step::Reload(_)
+                | Step::PatchConfig(_) => {
+                    println!(
+                        "     REST call to Patroni (see the step); patronictl commands run on the node when via: patronictl"
+                    );
                 }
                 _ => match crate::fault::plan(step, &ctx) {
                     Ok(Some(a)) => {
@@ -257,14 +349,30 @@ pub fn cleanup(args: CleanupArgs) -> CommandResult {
         let script = crate::fault::cleanup_script();
         let mut failed = false;
         for n in &inv.inventory.nodes {
-            match transport.run_with_timeout(&n.name, &script, Duration::from_secs(60)).await {
+            match transport
+                .run_with_timeout(&n.name, &script, Duration::from_secs(60))
+                .await
+            {
                 Ok(o) if o.success() => {
                     let out = o.stdout.trim();
-                    println!("{}: {}", n.name, if out.is_empty() { "nothing to clean" } else { out });
+                    println!(
+                        "{}: {}",
+                        n.name,
+                        if out.is_empty() {
+                            "nothing to clean"
+                        } else {
+                            out
+                        }
+                    );
                 }
                 Ok(o) => {
                     failed = true;
-                    println!("{}: cleanup exited {:?}: {}", n.name, o.status, o.stderr.trim());
+                    println!(
+                        "{}: cleanup exited {:?}: {}",
+                        n.name,
+                        o.status,
+                        o.stderr.trim()
+                    );
                 }
                 Err(e) => {
                     failed = true;
@@ -275,7 +383,9 @@ pub fn cleanup(args: CleanupArgs) -> CommandResult {
         transport.close().await;
         let _ = std::fs::remove_dir_all(&control_dir);
         if failed {
-            Err(Failure::aborted(miette::miette!("cleanup did not reach every node")))
+            Err(Failure::aborted(miette::miette!(
+                "cleanup did not reach every node"
+            )))
         } else {
             Ok(ExitCode::Success)
         }

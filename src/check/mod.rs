@@ -184,7 +184,11 @@ pub fn describe(c: &Condition, ctx: &Context) -> String {
                 parts.push(format!("read port reaches {}", ctx.label(t)));
             }
             if let Some(a) = h.write_port_available {
-                parts.push(if a { "write port accepts queries".into() } else { "write port unavailable".into() });
+                parts.push(if a {
+                    "write port accepts queries".into()
+                } else {
+                    "write port unavailable".into()
+                });
             }
             format!("HAProxy: {}", parts.join("; "))
         }

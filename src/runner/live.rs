@@ -170,7 +170,10 @@ impl<'e> Live<'e> {
             self.engine
                 .progress
                 .waiting(&format!("{what}: {last}"), started.elapsed(), within);
-            self.engine.timeline.changed(Duration::from_millis(250)).await;
+            self.engine
+                .timeline
+                .changed(Duration::from_millis(250))
+                .await;
         }
     }
 
@@ -206,7 +209,10 @@ impl<'e> Live<'e> {
         self.engine.progress.line(&format!(
             "    leader {} on timeline {}; targets: {}",
             self.before.leader.as_deref().unwrap_or("none"),
-            self.before.timeline.map(|t| t.to_string()).unwrap_or_else(|| "?".into()),
+            self.before
+                .timeline
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "?".into()),
             desc.join(" ")
         ));
         Ok(())
@@ -235,7 +241,8 @@ impl<'e> Live<'e> {
     pub(crate) fn recovered(&mut self) {
         let now = Utc::now();
         self.recovered_at = Some(now);
-        self.events.push(event(EventKind::Recovered, None, "steady state"));
+        self.events
+            .push(event(EventKind::Recovered, None, "steady state"));
     }
 
     /// Evaluates state conditions now (probes are handled by the caller).
@@ -244,12 +251,17 @@ impl<'e> Live<'e> {
     }
 
     pub(crate) async fn start_workload(&mut self) {
-        let Some(spec) = &self.scenario.workload else { return };
+        let Some(spec) = &self.scenario.workload else {
+            return;
+        };
         let inv = &self.engine.inventory;
         let target = match spec.writer.as_ref().map(|w| w.via) {
             Some(crate::scenario::WriteVia::MultiHost) => workload::WriteTarget::MultiHost(
                 inv.nodes_with(Role::Patroni)
-                    .map(|n| workload::Endpoint { host: n.host.clone(), port: inv.cluster.postgres.port })
+                    .map(|n| workload::Endpoint {
+                        host: n.host.clone(),
+                        port: inv.cluster.postgres.port,
+                    })
                     .collect(),
             ),
             _ => match &inv.entrypoints.haproxy {
@@ -264,7 +276,10 @@ impl<'e> Live<'e> {
             },
         };
         let read = inv.entrypoints.haproxy.as_ref().and_then(|h| {
-            h.read_port.map(|p| workload::Endpoint { host: h.host.clone(), port: p })
+            h.read_port.map(|p| workload::Endpoint {
+                host: h.host.clone(),
+                port: p,
+            })
         });
         match workload::Workload::start(
             spec,
@@ -305,12 +320,22 @@ impl<'e> Live<'e> {
                 .map(|n| {
                     (
                         n.name.clone(),
-                        workload::Endpoint { host: n.host.clone(), port: inv.cluster.postgres.port },
+                        workload::Endpoint {
+                            host: n.host.clone(),
+                            port: inv.cluster.postgres.port,
+                        },
                     )
                 })
                 .collect();
             nodes.sort_by_key(|(n, _)| Some(n) != leader.as_ref());
-            match workload::verify(&ledger, &nodes, &self.workload_settings(), self.first_fault_at).await {
+            match workload::verify(
+                &ledger,
+                &nodes,
+                &self.workload_settings(),
+                self.first_fault_at,
+            )
+            .await
+            {
                 Ok(r) => self.workload_result = Some(r),
                 Err(e) => self.workload_error = Some(format!("failed to verify the workload: {e}")),
             }
@@ -330,32 +355,61 @@ impl<'e> Live<'e> {
                         "{} lost of {} acknowledged{}",
                         r.lost.len(),
                         r.acknowledged,
-                        r.lost_span_seconds.map(|s| format!(" (span {s:.2}s)")).unwrap_or_default()
+                        r.lost_span_seconds
+                            .map(|s| format!(" (span {s:.2}s)"))
+                            .unwrap_or_default()
                     ),
                 ),
                 None => (false, no_data("data loss", &self.workload_error)),
             };
-            self.push_data_check("lost writes", format!("at most {max} acknowledged write(s) lost"), passed, observed);
+            self.push_data_check(
+                "lost writes",
+                format!("at most {max} acknowledged write(s) lost"),
+                passed,
+                observed,
+            );
         }
         if let Some(max) = v.write_unavailable_max {
             let (passed, observed) = match &wr {
                 Some(r) => match r.max_gap_seconds {
-                    Some(g) => (g <= max.get().as_secs_f64(), format!("longest gap between acknowledged writes {g:.2}s")),
-                    None => (false, "fewer than two acknowledged writes: unavailability unknown".into()),
+                    Some(g) => (
+                        g <= max.get().as_secs_f64(),
+                        format!("longest gap between acknowledged writes {g:.2}s"),
+                    ),
+                    None => (
+                        false,
+                        "fewer than two acknowledged writes: unavailability unknown".into(),
+                    ),
                 },
                 None => (false, no_data("write unavailability", &self.workload_error)),
             };
-            self.push_data_check("write unavailability", format!("writes unavailable at most {max}"), passed, observed);
+            self.push_data_check(
+                "write unavailability",
+                format!("writes unavailable at most {max}"),
+                passed,
+                observed,
+            );
         }
         if v.split_brain.is_some() {
             let (passed, observed) = match &wr {
                 Some(r) => match &r.split_brain {
-                    None => (true, format!("{} server window(s), none overlapping", r.servers.len())),
+                    None => (
+                        true,
+                        format!("{} server window(s), none overlapping", r.servers.len()),
+                    ),
                     Some(e) => (false, e.clone()),
                 },
-                None => (false, no_data("split brain in the data", &self.workload_error)),
+                None => (
+                    false,
+                    no_data("split brain in the data", &self.workload_error),
+                ),
             };
-            self.push_data_check("no split brain in the data", "no two servers acknowledged writes in overlapping windows".into(), passed, observed);
+            self.push_data_check(
+                "no split brain in the data",
+                "no two servers acknowledged writes in overlapping windows".into(),
+                passed,
+                observed,
+            );
         }
         if let Some(r) = &wr {
             if !r.failed_present.is_empty() {
@@ -364,7 +418,10 @@ impl<'e> Live<'e> {
                     "no failed write present",
                     "no write whose insert failed is present after recovery".into(),
                     false,
-                    format!("{n} write(s) reported as failed are present: {:?}", &r.failed_present[..n.min(10)]),
+                    format!(
+                        "{n} write(s) reported as failed are present: {:?}",
+                        &r.failed_present[..n.min(10)]
+                    ),
                 );
             }
         }
@@ -380,14 +437,28 @@ impl<'e> Live<'e> {
             self.verdict = Verdict::Failed;
             self.reason = Some(format!("{name}: expected {expected}, observed {observed}"));
         }
-        self.checks.push(CheckResult { name: name.into(), step: None, passed, expected, observed, at: Some(Utc::now()) });
+        self.checks.push(CheckResult {
+            name: name.into(),
+            step: None,
+            passed,
+            expected,
+            observed,
+            at: Some(Utc::now()),
+        });
     }
 
     /// Assembles the result: split brain over the whole scenario, metrics, logs.
-    pub(crate) async fn finish(mut self, started_at: DateTime<Utc>, attempt: u32) -> ScenarioResult {
+    pub(crate) async fn finish(
+        mut self,
+        started_at: DateTime<Utc>,
+        attempt: u32,
+    ) -> ScenarioResult {
         self.fold();
         let samples = self.engine.timeline.since(self.first_sample);
-        let samples = &samples[..self.next_sample.saturating_sub(self.first_sample).min(samples.len())];
+        let samples = &samples[..self
+            .next_sample
+            .saturating_sub(self.first_sample)
+            .min(samples.len())];
         let sb = split_brain_check(samples);
         if !sb.passed && self.verdict == Verdict::Passed && self.leader_at_start.is_some() {
             self.verdict = Verdict::Failed;
@@ -414,7 +485,10 @@ impl<'e> Live<'e> {
         ScenarioResult {
             id: sc.id.clone(),
             title: sc.title.clone(),
-            group: sc.group.clone().unwrap_or_else(|| group_of(&self.loaded.path)),
+            group: sc
+                .group
+                .clone()
+                .unwrap_or_else(|| group_of(&self.loaded.path)),
             file: self.loaded.path.display().to_string(),
             tags: sc.tags.clone(),
             covers: sc.covers.clone(),
@@ -449,7 +523,9 @@ impl<'e> Live<'e> {
             (Some(a), Some(b)) if a == b => parts.push(format!("{a} stayed leader")),
             (Some(a), Some(b)) => parts.push(format!(
                 "leadership moved from {a} to {b}{}",
-                m.failover_seconds.map(|s| format!(" in {s:.1}s")).unwrap_or_default()
+                m.failover_seconds
+                    .map(|s| format!(" in {s:.1}s"))
+                    .unwrap_or_default()
             )),
             (_, None) => parts.push("no leader at the end".into()),
             (None, Some(b)) => parts.push(format!("{b} leads at the end")),
@@ -463,7 +539,11 @@ impl<'e> Live<'e> {
             parts.push(format!("{} leader changes", m.leader_changes));
         }
         if let Some(w) = &self.workload_result {
-            parts.push(format!("{} acknowledged writes, {} lost", w.acknowledged, w.lost.len()));
+            parts.push(format!(
+                "{} acknowledged writes, {} lost",
+                w.acknowledged,
+                w.lost.len()
+            ));
             if let Some(g) = w.max_gap_seconds {
                 parts.push(format!("writes unavailable for at most {g:.1}s"));
             }
@@ -479,20 +559,34 @@ impl<'e> Live<'e> {
         s
     }
 
-    async fn collect_logs(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> BTreeMap<String, String> {
+    async fn collect_logs(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BTreeMap<String, String> {
         let fmt = "%Y-%m-%d %H:%M:%S";
-        let since = (from - chrono::Duration::seconds(1)).format(fmt).to_string();
+        let since = (from - chrono::Duration::seconds(1))
+            .format(fmt)
+            .to_string();
         let until = (to + chrono::Duration::seconds(1)).format(fmt).to_string();
         let inv = &self.engine.inventory;
         let futs = inv
             .nodes
             .iter()
-            .filter(|n| n.roles.iter().any(|r| matches!(r, Role::Patroni | Role::Spare)))
+            .filter(|n| {
+                n.roles
+                    .iter()
+                    .any(|r| matches!(r, Role::Patroni | Role::Spare))
+            })
             .map(|n| {
                 let ops = inv.ops_for(n);
                 let cmd = render(
                     &ops.patroni_log,
-                    &[("service", &ops.patroni_service), ("since", &since), ("until", &until)],
+                    &[
+                        ("service", &ops.patroni_service),
+                        ("since", &since),
+                        ("until", &until),
+                    ],
                 );
                 let name = n.name.clone();
                 async move {
@@ -520,8 +614,20 @@ impl<'e> Live<'e> {
         out: &Result<crate::transport::Output, crate::transport::TransportError>,
     ) -> CommandRecord {
         let (exit_status, stdout, stderr, error, ms) = match out {
-            Ok(o) => (o.status, o.stdout.clone(), o.stderr.clone(), None, o.duration.as_millis() as u64),
-            Err(e) => (None, String::new(), String::new(), Some(e.to_string()), (Utc::now() - started).num_milliseconds().max(0) as u64),
+            Ok(o) => (
+                o.status,
+                o.stdout.clone(),
+                o.stderr.clone(),
+                None,
+                o.duration.as_millis() as u64,
+            ),
+            Err(e) => (
+                None,
+                String::new(),
+                String::new(),
+                Some(e.to_string()),
+                (Utc::now() - started).num_milliseconds().max(0) as u64,
+            ),
         };
         CommandRecord {
             node: node.into(),

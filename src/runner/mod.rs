@@ -177,14 +177,21 @@ impl Engine {
                         "[{n}/{total}] {} — {}{}",
                         ls.scenario.id,
                         ls.scenario.title,
-                        if attempt > 1 { format!(" (retry {})", attempt - 1) } else { String::new() }
+                        if attempt > 1 {
+                            format!(" (retry {})", attempt - 1)
+                        } else {
+                            String::new()
+                        }
                     ));
                     let (res, cont) = self.run_scenario(ls, attempt).await;
                     let verdict = res.verdict;
                     self.progress.line(&format!(
                         "    => {}{}",
                         verdict_word(verdict),
-                        res.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+                        res.reason
+                            .as_ref()
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default()
                     ));
                     results.scenarios.push(res);
                     results.finished_at = Utc::now();
@@ -210,7 +217,10 @@ impl Engine {
             }
         }
         if results.outcome == RunOutcome::Passed
-            && results.scenarios.iter().any(|s| !scenario_passed_finally(&results, s))
+            && results
+                .scenarios
+                .iter()
+                .any(|s| !scenario_passed_finally(&results, s))
         {
             results.outcome = RunOutcome::Failed;
         }
@@ -231,10 +241,15 @@ impl Engine {
 
         // 1. Steady state before anything is touched.
         let steady = live
-            .wait_steady(sc.requires.steady_within.get(), "steady state before the scenario")
+            .wait_steady(
+                sc.requires.steady_within.get(),
+                "steady state before the scenario",
+            )
             .await;
         if let Err(why) = steady {
-            live.reason = Some(format!("the cluster was not in steady state before the scenario: {why}"));
+            live.reason = Some(format!(
+                "the cluster was not in steady state before the scenario: {why}"
+            ));
             live.verdict = Verdict::Error;
             let c = if self.cancel.is_cancelled() {
                 Continuation::Interrupted
@@ -284,7 +299,10 @@ impl Engine {
         // 6. Recovery.
         if self.cancel.level() < Level::Hurry {
             let rec = live
-                .wait_steady(sc.recovery.within.get(), "recovery to steady state after undo")
+                .wait_steady(
+                    sc.recovery.within.get(),
+                    "recovery to steady state after undo",
+                )
                 .await;
             match rec {
                 Ok(()) => live.recovered(),
@@ -423,13 +441,9 @@ pub(crate) fn metrics_from(
         let nodes: std::collections::BTreeSet<_> =
             rest.iter().map(|s| s.observation.node.as_str()).collect();
         match (rest.first(), rest.last()) {
-            (Some(a), Some(b)) if b.observation.at > a.observation.at && !nodes.is_empty() => {
-                Some(
-                    rest.len() as f64
-                        / nodes.len() as f64
-                        / secs(a.observation.at, b.observation.at),
-                )
-            }
+            (Some(a), Some(b)) if b.observation.at > a.observation.at && !nodes.is_empty() => Some(
+                rest.len() as f64 / nodes.len() as f64 / secs(a.observation.at, b.observation.at),
+            ),
             _ => None,
         }
     };
@@ -455,13 +469,19 @@ pub(crate) fn split_brain_check(samples: &[Sample]) -> CheckResult {
         name: "no split brain".into(),
         step: None,
         passed: found.is_empty() && answered,
-        expected: "never two nodes accepting writes at the same time (asked directly over SQL or SSH)".into(),
+        expected:
+            "never two nodes accepting writes at the same time (asked directly over SQL or SSH)"
+                .into(),
         observed: if !answered {
             "no node answered a SQL sample: split brain could not be checked".into()
         } else if found.is_empty() {
             "at most one node accepted writes at any time".into()
         } else {
-            found.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; ")
+            found
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
         },
         at: found.first().map(|s| s.from),
     }

@@ -40,7 +40,10 @@ impl Engine {
         // SSH (and sudo) to every node, concurrently.
         let checks = inv.nodes.iter().map(|n| async move {
             let name = n.name.clone();
-            let r = self.transport.run_with_timeout(&name, "true", Duration::from_secs(30)).await;
+            let r = self
+                .transport
+                .run_with_timeout(&name, "true", Duration::from_secs(30))
+                .await;
             (name, r)
         });
         let mut unreachable = Vec::new();
@@ -50,7 +53,11 @@ impl Engine {
                 Ok(o) => unreachable.push(format!(
                     "{name}: `true` exited {:?}{}: {}",
                     o.status,
-                    if self.transport.uses_sudo(&name) { " (is passwordless sudo configured?)" } else { "" },
+                    if self.transport.uses_sudo(&name) {
+                        " (is passwordless sudo configured?)"
+                    } else {
+                        ""
+                    },
                     o.stderr.trim()
                 )),
                 Err(e) => unreachable.push(e.to_string()),
@@ -65,7 +72,10 @@ impl Engine {
         let checks = inv.nodes.iter().map(|n| {
             let script = script.clone();
             async move {
-                let r = self.transport.run_with_timeout(&n.name, &script, Duration::from_secs(30)).await;
+                let r = self
+                    .transport
+                    .run_with_timeout(&n.name, &script, Duration::from_secs(30))
+                    .await;
                 (n.name.clone(), r)
             }
         });
@@ -117,8 +127,13 @@ impl Engine {
             });
         }
         for n in inv.nodes_with(Role::Patroni) {
-            if let Ok(Some(v)) =
-                crate::pg::query_first(&n.host, inv.cluster.postgres.port, &self.creds, "show server_version").await
+            if let Ok(Some(v)) = crate::pg::query_first(
+                &n.host,
+                inv.cluster.postgres.port,
+                &self.creds,
+                "show server_version",
+            )
+            .await
             {
                 versions.postgres = Some(v);
                 break;
@@ -132,7 +147,10 @@ impl Engine {
 }
 
 async fn etcd_version(url: &str) -> Option<String> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().ok()?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .ok()?;
     let v: serde_json::Value = client
         .get(format!("{}/version", url.trim_end_matches('/')))
         .send()
@@ -141,5 +159,7 @@ async fn etcd_version(url: &str) -> Option<String> {
         .json()
         .await
         .ok()?;
-    v.get("etcdserver").and_then(|s| s.as_str()).map(str::to_owned)
+    v.get("etcdserver")
+        .and_then(|s| s.as_str())
+        .map(str::to_owned)
 }

@@ -24,11 +24,17 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 pub(crate) fn render_sql(query: &str, bindings: &crate::plan::Bindings) -> String {
     let mut out = query.to_owned();
     for (name, nodes) in bindings {
-        let quoted: Vec<String> = nodes.iter().map(|n| format!("'{}'", n.replace('\'', "''"))).collect();
+        let quoted: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("'{}'", n.replace('\'', "''")))
+            .collect();
         out = out
             .replace(&format!("{{{name}:list}}"), &quoted.join(", "))
             .replace(&format!("{{{name}:count}}"), &nodes.len().to_string())
-            .replace(&format!("{{{name}}}"), nodes.first().map(String::as_str).unwrap_or(""));
+            .replace(
+                &format!("{{{name}}}"),
+                nodes.first().map(String::as_str).unwrap_or(""),
+            );
     }
     out
 }
@@ -46,11 +52,17 @@ pub(crate) async fn sql_values(
     let targets: Vec<(String, String, u16)> = match on {
         SqlEndpoint::Leader => {
             let l = live.world.leader().ok_or("no leader to run SQL on")?;
-            let n = inv.node(&l).ok_or_else(|| format!("leader {l} is not in the inventory"))?;
+            let n = inv
+                .node(&l)
+                .ok_or_else(|| format!("leader {l} is not in the inventory"))?;
             vec![(l.clone(), n.host.clone(), port)]
         }
         SqlEndpoint::WritePort | SqlEndpoint::ReadPort => {
-            let h = inv.entrypoints.haproxy.as_ref().ok_or("no HAProxy entry point in the inventory")?;
+            let h = inv
+                .entrypoints
+                .haproxy
+                .as_ref()
+                .ok_or("no HAProxy entry point in the inventory")?;
             let p = if matches!(on, SqlEndpoint::WritePort) {
                 h.write_port
             } else {
@@ -87,7 +99,12 @@ pub(crate) async fn sql_values(
 }
 
 /// Evaluates a probe condition (rate-limited unless `fresh` is required).
-pub(crate) async fn evaluate(live: &Live<'_>, c: &Condition, cache: &mut ProbeCache, fresh: bool) -> Eval {
+pub(crate) async fn evaluate(
+    live: &Live<'_>,
+    c: &Condition,
+    cache: &mut ProbeCache,
+    fresh: bool,
+) -> Eval {
     let key = format!("{c:?}");
     if !fresh {
         if let Some((at, e)) = cache.last.get(&key) {
@@ -105,10 +122,18 @@ async fn probe(live: &Live<'_>, c: &Condition) -> Eval {
     match c {
         Condition::Sql(s) => match sql_values(live, &s.on, &s.query).await {
             Ok(v) => {
-                let holds = !v.is_empty() && v.iter().all(|(_, x)| x.as_deref() == Some(s.equals.as_str()));
-                Eval { holds, observed: fmt(&v) }
+                let holds = !v.is_empty()
+                    && v.iter()
+                        .all(|(_, x)| x.as_deref() == Some(s.equals.as_str()));
+                Eval {
+                    holds,
+                    observed: fmt(&v),
+                }
             }
-            Err(e) => Eval { holds: false, observed: e },
+            Err(e) => Eval {
+                holds: false,
+                observed: e,
+            },
         },
         Condition::Setting(s) => {
             let on = match &s.node {
@@ -117,27 +142,45 @@ async fn probe(live: &Live<'_>, c: &Condition) -> Eval {
             };
             match sql_values(live, &on, &format!("SHOW {}", quote_ident(&s.name))).await {
                 Ok(v) => {
-                    let holds = !v.is_empty() && v.iter().all(|(_, x)| x.as_deref() == Some(s.equals.as_str()));
-                    Eval { holds, observed: fmt(&v) }
+                    let holds = !v.is_empty()
+                        && v.iter()
+                            .all(|(_, x)| x.as_deref() == Some(s.equals.as_str()));
+                    Eval {
+                        holds,
+                        observed: fmt(&v),
+                    }
                 }
-                Err(e) => Eval { holds: false, observed: e },
+                Err(e) => Eval {
+                    holds: false,
+                    observed: e,
+                },
             }
         }
         Condition::Haproxy(h) => haproxy(live, h).await,
         Condition::PostgresRunning(n) => postgres_running(live, n).await,
         Condition::PostgresRestarted(n) => postgres_restarted(live, n).await,
         Condition::SettingsMatch(m) => settings_match(live, m).await,
-        _ => Eval { holds: false, observed: "not a probe condition".into() },
+        _ => Eval {
+            holds: false,
+            observed: "not a probe condition".into(),
+        },
     }
 }
 
 async fn haproxy(live: &Live<'_>, h: &crate::scenario::HaproxyCond) -> Eval {
     let inv = &live.engine.inventory;
     let Some(hp) = inv.entrypoints.haproxy.as_ref() else {
-        return Eval { holds: false, observed: "no HAProxy entry point in the inventory".into() };
+        return Eval {
+            holds: false,
+            observed: "no HAProxy entry point in the inventory".into(),
+        };
     };
     let creds = &live.engine.creds;
-    let by_addr: BTreeMap<String, String> = inv.nodes.iter().map(|n| (n.host.clone(), n.name.clone())).collect();
+    let by_addr: BTreeMap<String, String> = inv
+        .nodes
+        .iter()
+        .map(|n| (n.host.clone(), n.name.clone()))
+        .collect();
     let name_of = |addr: Option<String>| -> String {
         let a = addr.unwrap_or_default();
         let a = a.split('/').next().unwrap_or_default().to_owned();
@@ -151,7 +194,14 @@ async fn haproxy(live: &Live<'_>, h: &crate::scenario::HaproxyCond) -> Eval {
         } else {
             live.bindings.get(t).cloned().unwrap_or_default()
         };
-        match pg::query_first(&hp.host, hp.write_port, creds, "select inet_server_addr()::text").await {
+        match pg::query_first(
+            &hp.host,
+            hp.write_port,
+            creds,
+            "select inet_server_addr()::text",
+        )
+        .await
+        {
             Ok(v) => {
                 let n = name_of(v);
                 holds &= want.contains(&n);
@@ -171,17 +221,25 @@ async fn haproxy(live: &Live<'_>, h: &crate::scenario::HaproxyCond) -> Eval {
             Err(e) => format!("write port: {e}"),
         });
     }
-    let wants_read = h.read_port_round_robin.is_some() || h.read_port_excludes.is_some() || h.read_port_includes.is_some();
+    let wants_read = h.read_port_round_robin.is_some()
+        || h.read_port_excludes.is_some()
+        || h.read_port_includes.is_some();
     if wants_read {
         let Some(rp) = hp.read_port else {
-            return Eval { holds: false, observed: "no HAProxy read port in the inventory".into() };
+            return Eval {
+                holds: false,
+                observed: "no HAProxy read port in the inventory".into(),
+            };
         };
         let replicas: BTreeSet<String> = live
             .world
             .members()
             .map(|ms| {
                 ms.iter()
-                    .filter(|m| matches!(m.role.as_str(), "replica" | "sync_standby") && matches!(m.state.as_str(), "running" | "streaming"))
+                    .filter(|m| {
+                        matches!(m.role.as_str(), "replica" | "sync_standby")
+                            && matches!(m.state.as_str(), "running" | "streaming")
+                    })
                     .map(|m| m.name.clone())
                     .collect()
             })
@@ -198,12 +256,23 @@ async fn haproxy(live: &Live<'_>, h: &crate::scenario::HaproxyCond) -> Eval {
         let set: BTreeSet<String> = served.keys().cloned().collect();
         seen.push(format!(
             "read port served {}{}",
-            served.iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(", "),
-            if errors > 0 { format!(" ({errors} failed)") } else { String::new() }
+            served
+                .iter()
+                .map(|(k, v)| format!("{k}×{v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if errors > 0 {
+                format!(" ({errors} failed)")
+            } else {
+                String::new()
+            }
         ));
         if h.read_port_round_robin == Some(true) {
             holds &= errors == 0 && set == replicas && !replicas.is_empty();
-            seen.push(format!("running replicas {}", replicas.iter().cloned().collect::<Vec<_>>().join(", ")));
+            seen.push(format!(
+                "running replicas {}",
+                replicas.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
         }
         if let Some(t) = &h.read_port_excludes {
             let nodes = live.bindings.get(t).cloned().unwrap_or_default();
@@ -215,7 +284,10 @@ async fn haproxy(live: &Live<'_>, h: &crate::scenario::HaproxyCond) -> Eval {
         }
     }
     let _ = Role::Haproxy;
-    Eval { holds, observed: seen.join("; ") }
+    Eval {
+        holds,
+        observed: seen.join("; "),
+    }
 }
 
 fn fmt(v: &[(String, Option<String>)]) -> String {
@@ -226,7 +298,9 @@ fn fmt(v: &[(String, Option<String>)]) -> String {
 }
 
 fn quote_ident(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    {
         s.to_owned()
     } else {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -238,18 +312,28 @@ async fn postgres_running(live: &Live<'_>, c: &crate::scenario::NodeBoolCond) ->
     let mut holds = !nodes.is_empty();
     let mut seen = Vec::new();
     for name in &nodes {
-        let Some(node) = live.engine.inventory.node(name) else { continue };
+        let Some(node) = live.engine.inventory.node(name) else {
+            continue;
+        };
         let ops = live.engine.inventory.ops_for(node);
         let script = format!(
             "pgrep -u {} -x {} >/dev/null; echo $?",
             crate::transport::shell_quote(&ops.postgres_user),
             crate::transport::shell_quote(&ops.postgres_process)
         );
-        match live.engine.transport.run_with_timeout(name, &script, Duration::from_secs(10)).await {
+        match live
+            .engine
+            .transport
+            .run_with_timeout(name, &script, Duration::from_secs(10))
+            .await
+        {
             Ok(o) => {
                 let running = o.stdout.trim() == "0";
                 holds &= running == c.is;
-                seen.push(format!("{name}: postgres {}", if running { "running" } else { "not running" }));
+                seen.push(format!(
+                    "{name}: postgres {}",
+                    if running { "running" } else { "not running" }
+                ));
             }
             Err(e) => {
                 holds = false;
@@ -257,13 +341,17 @@ async fn postgres_running(live: &Live<'_>, c: &crate::scenario::NodeBoolCond) ->
             }
         }
     }
-    Eval { holds, observed: seen.join("; ") }
+    Eval {
+        holds,
+        observed: seen.join("; "),
+    }
 }
 
 async fn postgres_restarted(live: &Live<'_>, c: &crate::scenario::NodeBoolCond) -> Eval {
     let since = live.started.elapsed().as_secs() + 1;
     // Compared on the server's own clock, so clock skew with pgchaos does not matter.
-    let q = format!("select (pg_postmaster_start_time() > now() - interval '{since} seconds')::text");
+    let q =
+        format!("select (pg_postmaster_start_time() > now() - interval '{since} seconds')::text");
     match sql_values(live, &SqlEndpoint::Target(c.node.clone()), &q).await {
         Ok(v) => {
             let restarted = !v.is_empty() && v.iter().all(|(_, x)| x.as_deref() == Some("true"));
@@ -271,12 +359,24 @@ async fn postgres_restarted(live: &Live<'_>, c: &crate::scenario::NodeBoolCond) 
                 holds: restarted == c.is,
                 observed: v
                     .iter()
-                    .map(|(n, x)| format!("{n}: {}", if x.as_deref() == Some("true") { "postmaster started during the scenario" } else { "postmaster older than the scenario" }))
+                    .map(|(n, x)| {
+                        format!(
+                            "{n}: {}",
+                            if x.as_deref() == Some("true") {
+                                "postmaster started during the scenario"
+                            } else {
+                                "postmaster older than the scenario"
+                            }
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("; "),
             }
         }
-        Err(e) => Eval { holds: false, observed: e },
+        Err(e) => Eval {
+            holds: false,
+            observed: e,
+        },
     }
 }
 
@@ -290,14 +390,21 @@ mod tests {
         b.insert("replicas".into(), vec!["pg2".into(), "pg3".into()]);
         b.insert("primary".into(), vec!["pg1".into()]);
         assert_eq!(
-            render_sql("select {replicas:count}, {primary}, x in ({replicas:list})", &b),
+            render_sql(
+                "select {replicas:count}, {primary}, x in ({replicas:list})",
+                &b
+            ),
             "select 2, pg1, x in ('pg2', 'pg3')"
         );
     }
 }
 
 async fn settings_match(live: &Live<'_>, m: &crate::scenario::SettingsMatchCond) -> Eval {
-    let list: Vec<String> = m.names.iter().map(|n| format!("'{}'", n.replace('\'', "''"))).collect();
+    let list: Vec<String> = m
+        .names
+        .iter()
+        .map(|n| format!("'{}'", n.replace('\'', "''")))
+        .collect();
     let q = format!(
         "select string_agg(name || '=' || setting, ', ' order by name) from pg_settings where name in ({})",
         list.join(", ")
@@ -313,6 +420,9 @@ async fn settings_match(live: &Live<'_>, m: &crate::scenario::SettingsMatchCond)
                 observed: format!("{}; {}", fmt(&a), fmt(&b)),
             }
         }
-        (Err(e), _) | (_, Err(e)) => Eval { holds: false, observed: e },
+        (Err(e), _) | (_, Err(e)) => Eval {
+            holds: false,
+            observed: e,
+        },
     }
 }

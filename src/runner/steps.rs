@@ -49,7 +49,9 @@ pub fn describe(step: &Step) -> String {
             format!("{:?}", s.process).to_lowercase(),
             s.target
         ),
-        Step::Service(s) => format!("{:?} {:?} on {}", s.action, s.service, s.target).to_lowercase(),
+        Step::Service(s) => {
+            format!("{:?} {:?} on {}", s.action, s.service, s.target).to_lowercase()
+        }
         Step::PgCtl(s) => format!("pg_ctl stop -m {:?} on {}", s.mode, s.target).to_lowercase(),
         Step::Reboot(s) => format!("reboot {}", s.target),
         Step::Poweroff(s) => format!("power off {}", s.target),
@@ -65,11 +67,21 @@ pub fn describe(step: &Step) -> String {
         Step::Undo(u) => format!("undo fault {}", u.fault),
         Step::Switchover(s) => format!(
             "switchover{}{} via {:?}",
-            s.leader.as_ref().map(|l| format!(" from {l}")).unwrap_or_default(),
-            s.candidate.as_ref().map(|c| format!(" to {c}")).unwrap_or_default(),
+            s.leader
+                .as_ref()
+                .map(|l| format!(" from {l}"))
+                .unwrap_or_default(),
+            s.candidate
+                .as_ref()
+                .map(|c| format!(" to {c}"))
+                .unwrap_or_default(),
             s.via
-        ).replace("Rest", "REST").replace("Patronictl", "patronictl"),
-        Step::Failover(s) => format!("failover to {} via {:?}", s.candidate, s.via).replace("Rest", "REST").replace("Patronictl", "patronictl"),
+        )
+        .replace("Rest", "REST")
+        .replace("Patronictl", "patronictl"),
+        Step::Failover(s) => format!("failover to {} via {:?}", s.candidate, s.via)
+            .replace("Rest", "REST")
+            .replace("Patronictl", "patronictl"),
         Step::Restart(s) => format!("restart {} through Patroni", s.target),
         Step::Reinitialize(s) => format!("reinitialize {}", s.target),
         Step::Reload(s) => format!("reload {}", s.target),
@@ -78,8 +90,20 @@ pub fn describe(step: &Step) -> String {
         Step::Sql(s) => format!("SQL on {}: {}", endpoint_word(&s.on), s.query),
         Step::Pgbench(p) => format!("pgbench {} clients for {}", p.clients, p.duration),
         Step::Shell(s) => format!("shell on {}: {}", s.target, s.command),
-        Step::Expect(e) => format!("expect within {}: {}", e.within, e.because.clone().unwrap_or_else(|| format!("{} condition(s)", e.all.len()))),
-        Step::Hold(h) => format!("hold for {}: {}", h.duration, h.because.clone().unwrap_or_else(|| format!("{} condition(s)", h.all.len()))),
+        Step::Expect(e) => format!(
+            "expect within {}: {}",
+            e.within,
+            e.because
+                .clone()
+                .unwrap_or_else(|| format!("{} condition(s)", e.all.len()))
+        ),
+        Step::Hold(h) => format!(
+            "hold for {}: {}",
+            h.duration,
+            h.because
+                .clone()
+                .unwrap_or_else(|| format!("{} condition(s)", h.all.len()))
+        ),
     }
 }
 
@@ -95,14 +119,22 @@ impl Live<'_> {
     }
 
     /// Runs commands in order; stops at the first failure.
-    pub(crate) async fn run_commands(&self, cmds: &[NodeCommand], rec: &mut Vec<CommandRecord>) -> Result<(), String> {
+    pub(crate) async fn run_commands(
+        &self,
+        cmds: &[NodeCommand],
+        rec: &mut Vec<CommandRecord>,
+    ) -> Result<(), String> {
         for c in cmds {
             let started = Utc::now();
             let (name, out) = match &c.location {
                 Location::Node(n) => (n.clone(), self.engine.transport.run(n, &c.script).await),
                 Location::Local => (
                     "local".to_owned(),
-                    crate::transport::run_local(&c.script, crate::transport::DEFAULT_COMMAND_TIMEOUT).await,
+                    crate::transport::run_local(
+                        &c.script,
+                        crate::transport::DEFAULT_COMMAND_TIMEOUT,
+                    )
+                    .await,
                 ),
             };
             let r = self.command_record(&name, &c.script, started, &out);
@@ -110,7 +142,9 @@ impl Live<'_> {
                 Ok(o) if o.success() => None,
                 Ok(o) => Some(format!(
                     "command on {name} exited with {}: {}",
-                    o.status.map(|s| s.to_string()).unwrap_or_else(|| "a signal".into()),
+                    o.status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "a signal".into()),
                     tail(o.stderr.trim(), 3, 400)
                 )),
                 Err(e) => Some(e.to_string()),
@@ -128,8 +162,16 @@ impl Live<'_> {
         self.fold();
         let started_at = Utc::now();
         let desc = describe(step);
-        self.engine.progress.line(&format!("  step {}/{}: {desc}", i + 1, self.scenario.steps.len()));
-        self.events.push(event(EventKind::Step, None, format!("step {}: {desc}", i + 1)));
+        self.engine.progress.line(&format!(
+            "  step {}/{}: {desc}",
+            i + 1,
+            self.scenario.steps.len()
+        ));
+        self.events.push(event(
+            EventKind::Step,
+            None,
+            format!("step {}: {desc}", i + 1),
+        ));
         let mut commands = Vec::new();
         let result = self.execute(i, step, &mut commands).await;
         self.fold();
@@ -139,10 +181,19 @@ impl Live<'_> {
             Err(StepError::Error(d)) => (StepOutcome::Error, Some(d)),
         };
         if outcome != StepOutcome::Ok && self.reason.is_none() {
-            self.reason = Some(format!("step {} ({desc}): {}", i + 1, detail.clone().unwrap_or_default()));
+            self.reason = Some(format!(
+                "step {} ({desc}): {}",
+                i + 1,
+                detail.clone().unwrap_or_default()
+            ));
         }
         if outcome != StepOutcome::Ok {
-            self.engine.progress.line(&format!("    step {} {:?}: {}", i + 1, outcome, detail.clone().unwrap_or_default()));
+            self.engine.progress.line(&format!(
+                "    step {} {:?}: {}",
+                i + 1,
+                outcome,
+                detail.clone().unwrap_or_default()
+            ));
         }
         self.steps.push(StepRecord {
             index: i,
@@ -157,7 +208,12 @@ impl Live<'_> {
         outcome
     }
 
-    async fn execute(&mut self, i: usize, step: &Step, rec: &mut Vec<CommandRecord>) -> Result<Option<String>, StepError> {
+    async fn execute(
+        &mut self,
+        i: usize,
+        step: &Step,
+        rec: &mut Vec<CommandRecord>,
+    ) -> Result<Option<String>, StepError> {
         match step {
             Step::Expect(e) => self.expect(i, &e.all, e.within.get()).await.map(Some),
             Step::Hold(h) => self.hold(i, &h.all, h.duration.get()).await.map(Some),
@@ -166,14 +222,18 @@ impl Live<'_> {
             Step::Failover(f) => self.failover(f, rec).await,
             Step::Restart(a) | Step::Reinitialize(a) | Step::Reload(a) => {
                 let node = self.one(&a.target).map_err(StepError::Error)?;
-                let n = self.node(&node).cloned().ok_or_else(|| StepError::Error(format!("unknown node {node}")))?;
+                let n = self
+                    .node(&node)
+                    .cloned()
+                    .ok_or_else(|| StepError::Error(format!("unknown node {node}")))?;
                 let c = &self.engine.client;
                 let resp = match step {
                     Step::Restart(_) => c.restart(&n).await,
                     Step::Reinitialize(_) => c.reinitialize(&n).await,
                     _ => c.reload(&n).await,
                 };
-                self.events.push(event(EventKind::Operation, Some(&node), describe(step)));
+                self.events
+                    .push(event(EventKind::Operation, Some(&node), describe(step)));
                 self.check_response(a.id.as_deref(), resp, a.expect_status.unwrap_or(200))
             }
             Step::PatchConfig(p) => self.patch_config(p).await,
@@ -183,7 +243,11 @@ impl Live<'_> {
         }
     }
 
-    async fn fault(&mut self, step: &Step, rec: &mut Vec<CommandRecord>) -> Result<Option<String>, StepError> {
+    async fn fault(
+        &mut self,
+        step: &Step,
+        rec: &mut Vec<CommandRecord>,
+    ) -> Result<Option<String>, StepError> {
         let seq = self.engine.next_fault_seq();
         let deadman_after = self.scenario.max_duration.get() + self.engine.config.deadman_margin;
         let ctx = FaultContext {
@@ -208,40 +272,65 @@ impl Live<'_> {
         }
         self.events.push(crate::results::Event {
             at,
-            kind: if is_fault { EventKind::Fault } else { EventKind::Operation },
+            kind: if is_fault {
+                EventKind::Fault
+            } else {
+                EventKind::Operation
+            },
             node: node.clone(),
             description: action.description.clone(),
         });
         // Register the undo even when injection failed half-way: undos are idempotent.
         if let Some(u) = action.undo {
             let id = fault_id(step);
-            self.undo_stack.push(PendingUndo { fault_id: id, action: UndoAction::Remote(u) });
+            self.undo_stack.push(PendingUndo {
+                fault_id: id,
+                action: UndoAction::Remote(u),
+            });
         }
         res.map_err(StepError::Error)?;
         Ok(None)
     }
 
-    async fn run_undo(&self, u: &UndoAction, rec: &mut Vec<CommandRecord>) -> Result<String, String> {
+    async fn run_undo(
+        &self,
+        u: &UndoAction,
+        rec: &mut Vec<CommandRecord>,
+    ) -> Result<String, String> {
         match u {
             UndoAction::Remote(undo) => {
                 for d in &undo.deadmen {
-                    let disarm = NodeCommand { location: Location::Node(d.node.clone()), script: d.disarm.clone() };
+                    let disarm = NodeCommand {
+                        location: Location::Node(d.node.clone()),
+                        script: d.disarm.clone(),
+                    };
                     // A disarm failure must not prevent the undo itself.
                     let _ = self.run_commands(std::slice::from_ref(&disarm), rec).await;
                 }
-                self.run_commands(&undo.commands, rec).await.map(|()| undo.description.clone())
+                self.run_commands(&undo.commands, rec)
+                    .await
+                    .map(|()| undo.description.clone())
             }
             UndoAction::RestoreConfig { patch } => {
                 let leader = self.world.leader();
                 let nodes: Vec<Node> = match leader.as_deref().and_then(|l| self.node(l)) {
                     Some(n) => vec![n.clone()],
-                    None => self.engine.inventory.nodes_with(crate::inventory::Role::Patroni).cloned().collect(),
+                    None => self
+                        .engine
+                        .inventory
+                        .nodes_with(crate::inventory::Role::Patroni)
+                        .cloned()
+                        .collect(),
                 };
                 let mut last = String::from("no node to send PATCH /config to");
                 for n in nodes {
                     match self.engine.client.patch_config(&n, patch).await {
-                        Ok(r) if (200..300).contains(&r.status) => return Ok(format!("restored DCS configuration {patch}")),
-                        Ok(r) => last = format!("PATCH /config on {} answered {}", n.name, r.status),
+                        Ok(r) if (200..300).contains(&r.status) => {
+                            return Ok(format!("restored DCS configuration {patch}"));
+                        }
+                        Ok(r) => {
+                            last = format!("PATCH /config on {} answered {}", n.name, r.status)
+                        }
                         Err(e) => last = e.to_string(),
                     }
                 }
@@ -250,7 +339,11 @@ impl Live<'_> {
         }
     }
 
-    async fn undo_one(&mut self, id: &str, rec: &mut Vec<CommandRecord>) -> Result<String, StepError> {
+    async fn undo_one(
+        &mut self,
+        id: &str,
+        rec: &mut Vec<CommandRecord>,
+    ) -> Result<String, StepError> {
         let pos = self
             .undo_stack
             .iter()
@@ -258,7 +351,8 @@ impl Live<'_> {
             .ok_or_else(|| StepError::Error(format!("no fault {id:?} is in place")))?;
         let p = self.undo_stack.remove(pos);
         let r = self.run_undo(&p.action, rec).await;
-        self.events.push(event(EventKind::Undo, None, format!("undo {id}")));
+        self.events
+            .push(event(EventKind::Undo, None, format!("undo {id}")));
         r.map_err(StepError::Error)
     }
 
@@ -283,18 +377,34 @@ impl Live<'_> {
         let ok = errors.is_empty();
         if !ok {
             self.verdict = crate::results::Verdict::Error;
-            self.reason.get_or_insert_with(|| format!("undo failed: {}", errors.join("; ")));
+            self.reason
+                .get_or_insert_with(|| format!("undo failed: {}", errors.join("; ")));
         }
-        self.engine.progress.line(&format!("  undo: {}", if ok { done.join("; ") } else { errors.join("; ") }));
+        self.engine.progress.line(&format!(
+            "  undo: {}",
+            if ok {
+                done.join("; ")
+            } else {
+                errors.join("; ")
+            }
+        ));
         self.steps.push(StepRecord {
             index: self.scenario.steps.len(),
             kind: "undo".into(),
             description: "undo every fault still in place".into(),
             started_at,
             finished_at: Utc::now(),
-            outcome: if ok { StepOutcome::Ok } else { StepOutcome::Error },
+            outcome: if ok {
+                StepOutcome::Ok
+            } else {
+                StepOutcome::Error
+            },
             commands: rec,
-            detail: Some(if ok { done.join("; ") } else { errors.join("; ") }),
+            detail: Some(if ok {
+                done.join("; ")
+            } else {
+                errors.join("; ")
+            }),
         });
     }
 
@@ -307,17 +417,29 @@ impl Live<'_> {
         let resp = resp.map_err(|e| StepError::Error(e.to_string()))?;
         let body = self.engine.redact(resp.body.trim());
         if let Some(id) = id {
-            self.responses.insert(id.to_owned(), RecordedResponse { status: resp.status, body: body.clone() });
+            self.responses.insert(
+                id.to_owned(),
+                RecordedResponse {
+                    status: resp.status,
+                    body: body.clone(),
+                },
+            );
         }
         let detail = format!("HTTP {} {}", resp.status, tail(&body, 5, 600));
         if resp.status == expected {
             Ok(Some(detail))
         } else {
-            Err(StepError::Failed(format!("expected HTTP {expected}, got {detail}")))
+            Err(StepError::Failed(format!(
+                "expected HTTP {expected}, got {detail}"
+            )))
         }
     }
 
-    async fn switchover(&mut self, s: &crate::scenario::SwitchoverStep, rec: &mut Vec<CommandRecord>) -> Result<Option<String>, StepError> {
+    async fn switchover(
+        &mut self,
+        s: &crate::scenario::SwitchoverStep,
+        rec: &mut Vec<CommandRecord>,
+    ) -> Result<Option<String>, StepError> {
         let leader = match &s.leader {
             Some(t) => Some(self.one(t).map_err(StepError::Error)?),
             None => self.world.leader(),
@@ -328,38 +450,67 @@ impl Live<'_> {
         };
         let on = match &s.on {
             Some(t) => self.one(t).map_err(StepError::Error)?,
-            None => leader.clone().ok_or_else(|| StepError::Error("no leader to send the switchover to".into()))?,
+            None => leader
+                .clone()
+                .ok_or_else(|| StepError::Error("no leader to send the switchover to".into()))?,
         };
         let at = Utc::now();
         self.first_fault_at.get_or_insert(at);
-        self.events.push(event(EventKind::Operation, Some(&on), describe(&crate::scenario::Step::Switchover(s.clone()))));
+        self.events.push(event(
+            EventKind::Operation,
+            Some(&on),
+            describe(&crate::scenario::Step::Switchover(s.clone())),
+        ));
         let expected = s.expect_status.unwrap_or(200);
         match s.via {
             Via::Rest => {
-                let n = self.node(&on).cloned().ok_or_else(|| StepError::Error(format!("unknown node {on}")))?;
-                let resp = self.engine.client.switchover(&n, leader.as_deref(), candidate.as_deref()).await;
+                let n = self
+                    .node(&on)
+                    .cloned()
+                    .ok_or_else(|| StepError::Error(format!("unknown node {on}")))?;
+                let resp = self
+                    .engine
+                    .client
+                    .switchover(&n, leader.as_deref(), candidate.as_deref())
+                    .await;
                 self.check_response(s.id.as_deref(), resp, expected)
             }
             Via::Patronictl => {
-                let cmd = fault::patronictl_switchover(&self.engine.inventory, &on, leader.as_deref(), candidate.as_deref())
-                    .map_err(|e| StepError::Error(e.to_string()))?;
+                let cmd = fault::patronictl_switchover(
+                    &self.engine.inventory,
+                    &on,
+                    leader.as_deref(),
+                    candidate.as_deref(),
+                )
+                .map_err(|e| StepError::Error(e.to_string()))?;
                 self.patronictl(cmd, s.id.as_deref(), expected, rec).await
             }
         }
     }
 
-    async fn failover(&mut self, f: &crate::scenario::FailoverStep, rec: &mut Vec<CommandRecord>) -> Result<Option<String>, StepError> {
+    async fn failover(
+        &mut self,
+        f: &crate::scenario::FailoverStep,
+        rec: &mut Vec<CommandRecord>,
+    ) -> Result<Option<String>, StepError> {
         let candidate = self.one(&f.candidate).map_err(StepError::Error)?;
         let on = match &f.on {
             Some(t) => self.one(t).map_err(StepError::Error)?,
             None => candidate.clone(),
         };
         self.first_fault_at.get_or_insert(Utc::now());
-        self.events.push(event(EventKind::Operation, Some(&on), format!("failover to {candidate}")));
+        self.events.push(event(
+            EventKind::Operation,
+            Some(&on),
+            format!("failover to {candidate}"),
+        ));
         let expected = f.expect_status.unwrap_or(200);
         match f.via {
             Via::Rest => {
-                let n = self.node(&on).cloned().ok_or_else(|| StepError::Error(format!("unknown node {on}")))?;
+                let n = self
+                    .node(&on)
+                    .cloned()
+                    .ok_or_else(|| StepError::Error(format!("unknown node {on}")))?;
                 let resp = self.engine.client.failover(&n, &candidate).await;
                 self.check_response(f.id.as_deref(), resp, expected)
             }
@@ -373,40 +524,82 @@ impl Live<'_> {
 
     /// patronictl exits 0 on success; a refusal is reported as HTTP-like 412 so that
     /// scenarios can expect it the same way through either path.
-    async fn patronictl(&mut self, cmd: NodeCommand, id: Option<&str>, expected: u16, rec: &mut Vec<CommandRecord>) -> Result<Option<String>, StepError> {
+    async fn patronictl(
+        &mut self,
+        cmd: NodeCommand,
+        id: Option<&str>,
+        expected: u16,
+        rec: &mut Vec<CommandRecord>,
+    ) -> Result<Option<String>, StepError> {
         let r = self.run_commands(std::slice::from_ref(&cmd), rec).await;
         let last = rec.last().cloned();
-        let body = last.as_ref().map(|c| format!("{}{}", c.stdout, c.stderr)).unwrap_or_default();
+        let body = last
+            .as_ref()
+            .map(|c| format!("{}{}", c.stdout, c.stderr))
+            .unwrap_or_default();
         let status = match (&r, last.as_ref().and_then(|c| c.exit_status)) {
             (Ok(()), _) => 200,
             (Err(_), Some(_)) => 412,
             (Err(e), None) => return Err(StepError::Error(e.clone())),
         };
         if let Some(id) = id {
-            self.responses.insert(id.to_owned(), RecordedResponse { status, body: body.clone() });
+            self.responses.insert(
+                id.to_owned(),
+                RecordedResponse {
+                    status,
+                    body: body.clone(),
+                },
+            );
         }
         if status == expected {
             Ok(Some(format!("patronictl: {}", tail(body.trim(), 5, 600))))
         } else {
-            Err(StepError::Failed(format!("expected {expected}, patronictl said: {}", tail(body.trim(), 5, 600))))
+            Err(StepError::Failed(format!(
+                "expected {expected}, patronictl said: {}",
+                tail(body.trim(), 5, 600)
+            )))
         }
     }
 
-    async fn patch_config(&mut self, p: &crate::scenario::PatchConfigStep) -> Result<Option<String>, StepError> {
-        let leader = self.world.leader().ok_or_else(|| StepError::Error("no leader to send PATCH /config to".into()))?;
-        let n = self.node(&leader).cloned().ok_or_else(|| StepError::Error(format!("unknown node {leader}")))?;
-        let before = self.engine.client.config(&n).await.map_err(|e| StepError::Error(e.to_string()))?;
+    async fn patch_config(
+        &mut self,
+        p: &crate::scenario::PatchConfigStep,
+    ) -> Result<Option<String>, StepError> {
+        let leader = self
+            .world
+            .leader()
+            .ok_or_else(|| StepError::Error("no leader to send PATCH /config to".into()))?;
+        let n = self
+            .node(&leader)
+            .cloned()
+            .ok_or_else(|| StepError::Error(format!("unknown node {leader}")))?;
+        let before = self
+            .engine
+            .client
+            .config(&n)
+            .await
+            .map_err(|e| StepError::Error(e.to_string()))?;
         let resp = self.engine.client.patch_config(&n, &p.patch).await;
-        self.events.push(event(EventKind::Operation, Some(&leader), format!("PATCH /config {}", p.patch)));
+        self.events.push(event(
+            EventKind::Operation,
+            Some(&leader),
+            format!("PATCH /config {}", p.patch),
+        ));
         let r = self.check_response(p.id.as_deref(), resp, 200);
         if p.restore {
             let restore = inverse_patch(&p.patch, &before);
-            self.undo_stack.push(PendingUndo { fault_id: p.id.clone(), action: UndoAction::RestoreConfig { patch: restore } });
+            self.undo_stack.push(PendingUndo {
+                fault_id: p.id.clone(),
+                action: UndoAction::RestoreConfig { patch: restore },
+            });
         }
         r
     }
 
-    async fn sql_step(&mut self, s: &crate::scenario::SqlStep) -> Result<Option<String>, StepError> {
+    async fn sql_step(
+        &mut self,
+        s: &crate::scenario::SqlStep,
+    ) -> Result<Option<String>, StepError> {
         let deadline = s.within.map(|d| d.get()).unwrap_or_default();
         let started = Instant::now();
         loop {
@@ -414,10 +607,17 @@ impl Live<'_> {
             let res = super::probe::sql_values(self, &s.on, &s.query).await;
             let outcome = match (&res, &s.expect) {
                 (Ok(vals), Some(want)) => {
-                    if !vals.is_empty() && vals.iter().all(|(_, v)| v.as_deref() == Some(want.as_str())) {
+                    if !vals.is_empty()
+                        && vals
+                            .iter()
+                            .all(|(_, v)| v.as_deref() == Some(want.as_str()))
+                    {
                         Ok(fmt_values(vals))
                     } else {
-                        Err(StepError::Failed(format!("expected {want:?}, got {}", fmt_values(vals))))
+                        Err(StepError::Failed(format!(
+                            "expected {want:?}, got {}",
+                            fmt_values(vals)
+                        )))
                     }
                 }
                 (Ok(vals), None) => Ok(fmt_values(vals)),
@@ -425,22 +625,40 @@ impl Live<'_> {
             };
             match outcome {
                 Ok(d) => return Ok(Some(d)),
-                Err(e) if started.elapsed() >= deadline || self.engine.cancel.is_cancelled() => return Err(e),
+                Err(e) if started.elapsed() >= deadline || self.engine.cancel.is_cancelled() => {
+                    return Err(e);
+                }
                 Err(_) => {
-                    self.engine.progress.waiting(&format!("SQL {}", s.query), started.elapsed(), deadline);
-                    self.engine.timeline.changed(Duration::from_millis(500)).await;
+                    self.engine.progress.waiting(
+                        &format!("SQL {}", s.query),
+                        started.elapsed(),
+                        deadline,
+                    );
+                    self.engine
+                        .timeline
+                        .changed(Duration::from_millis(500))
+                        .await;
                 }
             }
         }
     }
 
-    async fn pgbench(&mut self, p: &crate::scenario::PgbenchStep, rec: &mut Vec<CommandRecord>) -> Result<Option<String>, StepError> {
+    async fn pgbench(
+        &mut self,
+        p: &crate::scenario::PgbenchStep,
+        rec: &mut Vec<CommandRecord>,
+    ) -> Result<Option<String>, StepError> {
         let inv = &self.engine.inventory;
-        let h = inv.entrypoints.haproxy.clone().ok_or_else(|| StepError::Error("pgbench needs entrypoints.haproxy in the inventory".into()))?;
+        let h = inv.entrypoints.haproxy.clone().ok_or_else(|| {
+            StepError::Error("pgbench needs entrypoints.haproxy in the inventory".into())
+        })?;
         let creds = &self.engine.creds;
         let base = format!(
             "pgbench -h {} -p {} -U {} {}",
-            h.host, h.write_port, crate::transport::shell_quote(&creds.user), crate::transport::shell_quote(&creds.database)
+            h.host,
+            h.write_port,
+            crate::transport::shell_quote(&creds.user),
+            crate::transport::shell_quote(&creds.database)
         );
         let init = format!("{base} -i -q -s {} --no-vacuum 2>&1 | tail -n 3", p.scale);
         let run = format!(
@@ -450,31 +668,56 @@ impl Live<'_> {
             p.duration.get().as_secs().max(1)
         );
         let env = creds.password.as_ref().map(|pw| pw.expose().to_owned());
-        for (script, limit) in [(init, Duration::from_secs(300)), (run, p.duration.get() + Duration::from_secs(120))] {
+        for (script, limit) in [
+            (init, Duration::from_secs(300)),
+            (run, p.duration.get() + Duration::from_secs(120)),
+        ] {
             let started = Utc::now();
             let out = run_local_with_password(&script, env.as_deref(), limit).await;
             rec.push(self.command_record("local", &script, started, &out));
             let o = out.map_err(|e| StepError::Error(e.to_string()))?;
             if !o.success() {
-                return Err(StepError::Failed(format!("pgbench failed: {}", tail(o.stdout.trim(), 5, 800))));
+                return Err(StepError::Failed(format!(
+                    "pgbench failed: {}",
+                    tail(o.stdout.trim(), 5, 800)
+                )));
             }
         }
         let out = rec.last().map(|c| c.stdout.clone()).unwrap_or_default();
         let failed = parse_failed(&out);
         let exit_ok = out.contains("pgbench exit status 0");
-        let mut detail = format!("{} failed transaction(s); {}", failed.unwrap_or(0), tail(&out, 12, 1500));
+        let mut detail = format!(
+            "{} failed transaction(s); {}",
+            failed.unwrap_or(0),
+            tail(&out, 12, 1500)
+        );
         if !exit_ok {
-            return Err(StepError::Failed(format!("pgbench did not complete cleanly: {detail}")));
+            return Err(StepError::Failed(format!(
+                "pgbench did not complete cleanly: {detail}"
+            )));
         }
         if failed.unwrap_or(0) > p.max_errors {
-            return Err(StepError::Failed(format!("more than {} failed transactions: {detail}", p.max_errors)));
+            return Err(StepError::Failed(format!(
+                "more than {} failed transactions: {detail}",
+                p.max_errors
+            )));
         }
         if let Some(max) = p.max_lag_bytes {
             let worst = self.max_lag_since(rec.last().map(|c| c.started_at));
             match worst {
-                Some((node, lag)) if lag > max => return Err(StepError::Failed(format!("replica {node} lagged {lag} bytes (> {max}) during the load"))),
-                Some((node, lag)) => detail = format!("max replica lag {lag} bytes ({node}); {detail}"),
-                None => return Err(StepError::Failed("no replica lag was observed during the load".into())),
+                Some((node, lag)) if lag > max => {
+                    return Err(StepError::Failed(format!(
+                        "replica {node} lagged {lag} bytes (> {max}) during the load"
+                    )));
+                }
+                Some((node, lag)) => {
+                    detail = format!("max replica lag {lag} bytes ({node}); {detail}")
+                }
+                None => {
+                    return Err(StepError::Failed(
+                        "no replica lag was observed during the load".into(),
+                    ));
+                }
             }
         }
         Ok(Some(detail))
@@ -487,12 +730,21 @@ impl Live<'_> {
             .iter()
             .filter(|s| s.observation.at >= from)
             .filter_map(|s| s.members.as_ref())
-            .flat_map(|ms| ms.iter().filter(|m| m.role != "leader").filter_map(|m| m.lag_bytes.map(|l| (m.name.clone(), l))))
+            .flat_map(|ms| {
+                ms.iter()
+                    .filter(|m| m.role != "leader")
+                    .filter_map(|m| m.lag_bytes.map(|l| (m.name.clone(), l)))
+            })
             .max_by_key(|(_, l)| *l)
     }
 
     /// Waits until every condition holds at once, or fails at the deadline.
-    pub(crate) async fn expect(&mut self, step: usize, conds: &[Condition], within: Duration) -> Result<String, StepError> {
+    pub(crate) async fn expect(
+        &mut self,
+        step: usize,
+        conds: &[Condition],
+        within: Duration,
+    ) -> Result<String, StepError> {
         let started = Instant::now();
         let mut probes = super::probe::ProbeCache::default();
         loop {
@@ -506,7 +758,11 @@ impl Live<'_> {
                 return Ok(format!(
                     "after {:.1}s: {}",
                     started.elapsed().as_secs_f64(),
-                    evals.iter().map(|(_, e)| e.observed.clone()).collect::<Vec<_>>().join("; ")
+                    evals
+                        .iter()
+                        .map(|(_, e)| e.observed.clone())
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 ));
             }
             if started.elapsed() >= within || self.engine.cancel.is_cancelled() {
@@ -516,11 +772,21 @@ impl Live<'_> {
                 let failed: Vec<String> = evals
                     .iter()
                     .filter(|(_, e)| !e.holds)
-                    .map(|(c, e)| format!("{}: observed {}", check::describe(c, &self.context()), e.observed))
+                    .map(|(c, e)| {
+                        format!(
+                            "{}: observed {}",
+                            check::describe(c, &self.context()),
+                            e.observed
+                        )
+                    })
                     .collect();
                 return Err(StepError::Failed(format!(
                     "{} {:.1}s: {}",
-                    if self.engine.cancel.is_cancelled() { "interrupted after" } else { "not true within" },
+                    if self.engine.cancel.is_cancelled() {
+                        "interrupted after"
+                    } else {
+                        "not true within"
+                    },
                     within.as_secs_f64(),
                     failed.join("; ")
                 )));
@@ -530,13 +796,20 @@ impl Live<'_> {
                 .filter(|(_, e)| !e.holds)
                 .map(|(c, _)| check::describe(c, &self.context()))
                 .collect();
-            self.engine.progress.waiting(&waiting.join(", "), started.elapsed(), within);
+            self.engine
+                .progress
+                .waiting(&waiting.join(", "), started.elapsed(), within);
             self.wait_for_news(Duration::from_millis(250)).await;
         }
     }
 
     /// Every condition must hold at every observation for the whole duration.
-    pub(crate) async fn hold(&mut self, step: usize, conds: &[Condition], duration: Duration) -> Result<String, StepError> {
+    pub(crate) async fn hold(
+        &mut self,
+        step: usize,
+        conds: &[Condition],
+        duration: Duration,
+    ) -> Result<String, StepError> {
         let started = Instant::now();
         let mut probes = super::probe::ProbeCache::default();
         let mut last;
@@ -561,9 +834,12 @@ impl Live<'_> {
             if self.engine.cancel.is_cancelled() {
                 return Err(StepError::Failed("interrupted during the hold".into()));
             }
-            self.engine.progress.waiting("holding", started.elapsed(), duration);
+            self.engine
+                .progress
+                .waiting("holding", started.elapsed(), duration);
             let left = duration.saturating_sub(started.elapsed());
-            self.wait_for_news(left.min(Duration::from_millis(250))).await;
+            self.wait_for_news(left.min(Duration::from_millis(250)))
+                .await;
         }
         for (c, e) in &last {
             self.record_check(step, c, e, true);
@@ -571,7 +847,17 @@ impl Live<'_> {
         Ok(format!(
             "held for {:.1}s{}",
             duration.as_secs_f64(),
-            if last.is_empty() { String::new() } else { format!(": {}", last.iter().map(|(_, e)| e.observed.clone()).collect::<Vec<_>>().join("; ")) }
+            if last.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ": {}",
+                    last.iter()
+                        .map(|(_, e)| e.observed.clone())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            }
         ))
     }
 
@@ -582,7 +868,12 @@ impl Live<'_> {
         }
     }
 
-    async fn eval_all(&mut self, conds: &[Condition], probes: &mut super::probe::ProbeCache, strict: bool) -> Vec<(Condition, check::Eval)> {
+    async fn eval_all(
+        &mut self,
+        conds: &[Condition],
+        probes: &mut super::probe::ProbeCache,
+        strict: bool,
+    ) -> Vec<(Condition, check::Eval)> {
         let mut out = Vec::new();
         for c in conds {
             let e = match self.evaluate(c) {
@@ -632,7 +923,11 @@ fn fault_id(step: &Step) -> Option<String> {
         Step::Signal(s) => s.id.clone(),
         Step::Service(s) => s.id.clone(),
         Step::PgCtl(s) => s.id.clone(),
-        Step::Reboot(s) | Step::Poweroff(s) | Step::PowerOn(s) | Step::Isolate(s) | Step::StartPatroni(s) => s.id.clone(),
+        Step::Reboot(s)
+        | Step::Poweroff(s)
+        | Step::PowerOn(s)
+        | Step::Isolate(s)
+        | Step::StartPatroni(s) => s.id.clone(),
         Step::Block(b) => b.id.clone(),
         Step::Shell(s) => s.id.clone(),
         _ => None,
@@ -642,7 +937,12 @@ fn fault_id(step: &Step) -> Option<String> {
 fn is_one_shot_fault(step: &Step) -> bool {
     use crate::scenario::ServiceAction;
     match step {
-        Step::Signal(_) | Step::PgCtl(_) | Step::Reboot(_) | Step::Poweroff(_) | Step::Block(_) | Step::Isolate(_) => true,
+        Step::Signal(_)
+        | Step::PgCtl(_)
+        | Step::Reboot(_)
+        | Step::Poweroff(_)
+        | Step::Block(_)
+        | Step::Isolate(_) => true,
         Step::Service(s) => s.action != ServiceAction::Start,
         _ => false,
     }
@@ -656,13 +956,20 @@ fn fmt_values(v: &[(String, Option<String>)]) -> String {
 }
 
 /// A patch that sets every key of `patch` back to its value in `before` (null when absent).
-pub(crate) fn inverse_patch(patch: &serde_json::Value, before: &serde_json::Value) -> serde_json::Value {
+pub(crate) fn inverse_patch(
+    patch: &serde_json::Value,
+    before: &serde_json::Value,
+) -> serde_json::Value {
     match patch {
         serde_json::Value::Object(m) => {
             let mut out = serde_json::Map::new();
             for (k, v) in m {
                 let old = before.get(k).cloned().unwrap_or(serde_json::Value::Null);
-                let inv = if v.is_object() && old.is_object() { inverse_patch(v, &old) } else { old };
+                let inv = if v.is_object() && old.is_object() {
+                    inverse_patch(v, &old)
+                } else {
+                    old
+                };
                 out.insert(k.clone(), inv);
             }
             serde_json::Value::Object(out)
@@ -685,15 +992,25 @@ async fn run_local_with_password(
 ) -> Result<crate::transport::Output, crate::transport::TransportError> {
     let started = Instant::now();
     let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c").arg(script).stdin(std::process::Stdio::null()).kill_on_drop(true);
+    cmd.arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
     if let Some(p) = password {
         // Passed in the child's environment only, never on its command line.
         cmd.env("PGPASSWORD", p);
     }
     let out = tokio::time::timeout(timeout, cmd.output())
         .await
-        .map_err(|_| crate::transport::TransportError::Timeout { node: "local".into(), command: script.into(), after: timeout })?
-        .map_err(|source| crate::transport::TransportError::Local { command: script.into(), source })?;
+        .map_err(|_| crate::transport::TransportError::Timeout {
+            node: "local".into(),
+            command: script.into(),
+            after: timeout,
+        })?
+        .map_err(|source| crate::transport::TransportError::Local {
+            command: script.into(),
+            source,
+        })?;
     Ok(crate::transport::Output {
         status: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -710,7 +1027,8 @@ mod tests {
     #[test]
     fn inverse_patch_restores_nested_values() {
         let before = json!({"ttl": 20, "postgresql": {"parameters": {"work_mem": "4MB"}}});
-        let patch = json!({"postgresql": {"parameters": {"work_mem": "8MB", "max_connections": 200}}});
+        let patch =
+            json!({"postgresql": {"parameters": {"work_mem": "8MB", "max_connections": 200}}});
         assert_eq!(
             inverse_patch(&patch, &before),
             json!({"postgresql": {"parameters": {"work_mem": "4MB", "max_connections": null}}})

@@ -55,7 +55,11 @@ pub fn run_with_deadline(cmd: &mut Command, deadline: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    Output { status, stdout: t_out.join().unwrap(), stderr: t_err.join().unwrap() }
+    Output {
+        status,
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+    }
 }
 
 /// The lab, brought up once per test binary (reused when already up), and a lock that
@@ -80,7 +84,11 @@ pub fn lab() -> (&'static Lab, MutexGuard<'static, ()>) {
             String::from_utf8_lossy(&out.stderr)
         );
         let inventory = lab_dir().join("inventory.yml");
-        assert!(inventory.exists(), "lab up did not write {}", inventory.display());
+        assert!(
+            inventory.exists(),
+            "lab up did not write {}",
+            inventory.display()
+        );
         Lab { inventory }
     });
     (lab, guard)
@@ -88,7 +96,10 @@ pub fn lab() -> (&'static Lab, MutexGuard<'static, ()>) {
 
 /// Runs a command on a lab node over SSH (through `pgchaos lab ssh`).
 pub fn on_node(node: &str, cmd: &str) -> Output {
-    run_with_deadline(Command::new(bin()).args(["lab", "ssh", node, cmd]), Duration::from_secs(60))
+    run_with_deadline(
+        Command::new(bin()).args(["lab", "ssh", node, cmd]),
+        Duration::from_secs(60),
+    )
 }
 
 /// Polls `f` until it returns true or `deadline` passes; returns whether it did.
