@@ -57,7 +57,10 @@ fn ssh_ok(node: &str, cmd: &str) -> String {
 fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 }
@@ -167,7 +170,11 @@ fn up_again_without_reuse_is_refused() {
     let _lab = Lab::get();
     let out = pgchaos(60, &["up"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("already up"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("already up"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -195,10 +202,17 @@ fn killing_postgres_on_one_node_leaves_the_others_running() {
         assert_eq!(&ssh_ok(o, pid_file), pid, "postgres on {o} was touched");
     }
     // Patroni starts it again.
-    wait_until("postgres to restart on the victim", Duration::from_secs(60), || {
-        let out = ssh(&victim, &format!("pgrep -x postgres >/dev/null && {pid_file}"));
-        out.status.success() && text(&out.stdout) != before
-    });
+    wait_until(
+        "postgres to restart on the victim",
+        Duration::from_secs(60),
+        || {
+            let out = ssh(
+                &victim,
+                &format!("pgrep -x postgres >/dev/null && {pid_file}"),
+            );
+            out.status.success() && text(&out.stdout) != before
+        },
+    );
     lab.wait_steady(Duration::from_secs(90));
 }
 
@@ -212,10 +226,16 @@ fn an_iptables_drop_blocks_that_node_only() {
     let open: Vec<bool> = others.iter().map(|o| tcp_open(lab.ip(o), 5432)).collect();
     ssh_ok(&victim, &format!("iptables -D {rule}"));
     assert!(blocked, "5432 on {victim} should be blocked");
-    assert!(open.iter().all(|o| *o), "5432 elsewhere should be open: {open:?}");
+    assert!(
+        open.iter().all(|o| *o),
+        "5432 elsewhere should be open: {open:?}"
+    );
     assert!(!ssh_ok(&victim, "iptables -S").contains("pgchaos-test"));
     // The host's own rules are never touched.
-    let host = Command::new("iptables").arg("-S").output().expect("iptables");
+    let host = Command::new("iptables")
+        .arg("-S")
+        .output()
+        .expect("iptables");
     assert!(!text(&host.stdout).contains("pgchaos-test"));
     assert!(tcp_open(lab.ip(&victim), 5432));
     lab.wait_steady(Duration::from_secs(60));
@@ -227,15 +247,28 @@ fn systemctl_stop_patroni_stops_postgres_and_start_brings_it_back() {
     let (victim, _) = lab.pick_replica();
     ssh_ok(&victim, "systemctl stop patroni");
     let active = ssh(&victim, "systemctl is-active patroni");
-    assert_eq!(active.status.code(), Some(3), "is-active must exit 3 when stopped");
+    assert_eq!(
+        active.status.code(),
+        Some(3),
+        "is-active must exit 3 when stopped"
+    );
     assert_eq!(text(&active.stdout).trim(), "inactive");
     let pg = ssh(&victim, "pgrep -x postgres");
-    assert_eq!(pg.status.code(), Some(1), "postgres must be stopped with Patroni");
+    assert_eq!(
+        pg.status.code(),
+        Some(1),
+        "postgres must be stopped with Patroni"
+    );
     ssh_ok(&victim, "systemctl start patroni");
-    assert_eq!(ssh_ok(&victim, "systemctl is-active patroni").trim(), "active");
-    wait_until("the replica to stream again", Duration::from_secs(90), || {
-        lab.readiness().streaming.contains(&victim)
-    });
+    assert_eq!(
+        ssh_ok(&victim, "systemctl is-active patroni").trim(),
+        "active"
+    );
+    wait_until(
+        "the replica to stream again",
+        Duration::from_secs(90),
+        || lab.readiness().streaming.contains(&victim),
+    );
     lab.wait_steady(Duration::from_secs(60));
 }
 
@@ -244,12 +277,17 @@ fn a_killed_patroni_stays_dead_until_started() {
     let lab = Lab::get();
     let (victim, _) = lab.pick_replica();
     ssh_ok(&victim, "pkill -9 -f 'bin/[p]atroni'");
-    wait_until("systemctl to see patroni dead", Duration::from_secs(10), || {
-        ssh(&victim, "systemctl is-active patroni").status.code() == Some(3)
-    });
+    wait_until(
+        "systemctl to see patroni dead",
+        Duration::from_secs(10),
+        || ssh(&victim, "systemctl is-active patroni").status.code() == Some(3),
+    );
     // Restart=no: nothing brings it back (checked once more after a full HA loop).
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(ssh(&victim, "systemctl is-active patroni").status.code(), Some(3));
+    assert_eq!(
+        ssh(&victim, "systemctl is-active patroni").status.code(),
+        Some(3)
+    );
     ssh_ok(&victim, "systemctl start patroni");
     lab.wait_steady(Duration::from_secs(90));
 }
@@ -259,7 +297,10 @@ fn reboot_brings_a_replica_back_streaming_without_its_rules() {
     let lab = Lab::get();
     let (victim, _) = lab.pick_replica();
     let before = lab.init_pid(&victim).expect("init pid");
-    ssh_ok(&victim, "iptables -A INPUT -p tcp --dport 9 -m comment --comment pgchaos-test -j DROP");
+    ssh_ok(
+        &victim,
+        "iptables -A INPUT -p tcp --dport 9 -m comment --comment pgchaos-test -j DROP",
+    );
     // The session dies with the node: its exit status is not meaningful.
     let _ = ssh(&victim, "reboot");
     wait_until("the node to boot again", Duration::from_secs(60), || {
@@ -267,9 +308,11 @@ fn reboot_brings_a_replica_back_streaming_without_its_rules() {
             && ssh(&victim, "hostname").status.success()
     });
     assert!(!ssh_ok(&victim, "iptables -S").contains("pgchaos-test"));
-    wait_until("the rebooted replica to stream", Duration::from_secs(120), || {
-        lab.readiness().streaming.contains(&victim)
-    });
+    wait_until(
+        "the rebooted replica to stream",
+        Duration::from_secs(120),
+        || lab.readiness().streaming.contains(&victim),
+    );
     lab.wait_steady(Duration::from_secs(60));
 }
 
@@ -279,7 +322,9 @@ fn poweroff_keeps_a_node_down_until_power_on() {
     let (victim, _) = lab.pick_replica();
     let ip = lab.ip(&victim);
     let _ = ssh(&victim, "poweroff");
-    wait_until("the node to go down", Duration::from_secs(30), || !tcp_open(ip, 22));
+    wait_until("the node to go down", Duration::from_secs(30), || {
+        !tcp_open(ip, 22)
+    });
     // Longer than a reboot's boot delay: a powered-off node does not come back by itself.
     let hold = Instant::now() + lab.state.boot_delay * 3;
     while Instant::now() < hold {
@@ -290,7 +335,9 @@ fn poweroff_keeps_a_node_down_until_power_on() {
     assert!(text(&status.stdout).contains(&format!("powered off: {victim}")));
     let on = pgchaos(60, &["power-on", &victim]);
     assert!(on.status.success(), "{}", text(&on.stderr));
-    wait_until("sshd on the node", Duration::from_secs(60), || tcp_open(ip, 22));
+    wait_until("sshd on the node", Duration::from_secs(60), || {
+        tcp_open(ip, 22)
+    });
     wait_until("the node to stream again", Duration::from_secs(120), || {
         lab.readiness().streaming.contains(&victim)
     });
@@ -305,10 +352,17 @@ fn power_off_from_the_host_is_a_hard_cut() {
     assert!(off.status.success(), "{}", text(&off.stderr));
     // Every process of the node is gone at once, sshd included.
     let ns = format!("pgc-{victim}");
-    wait_until("the node's processes to die", Duration::from_secs(10), || {
-        let out = Command::new("ip").args(["netns", "pids", &ns]).output().expect("ip");
-        text(&out.stdout).trim().is_empty()
-    });
+    wait_until(
+        "the node's processes to die",
+        Duration::from_secs(10),
+        || {
+            let out = Command::new("ip")
+                .args(["netns", "pids", &ns])
+                .output()
+                .expect("ip");
+            text(&out.stdout).trim().is_empty()
+        },
+    );
     assert!(!tcp_open(lab.ip(&victim), 22));
     let on = pgchaos(60, &["power-on", &victim]);
     assert!(on.status.success(), "{}", text(&on.stderr));
@@ -327,15 +381,30 @@ fn status_shows_every_member() {
     for n in lab.state.nodes_of(lab::NodeKind::Patroni) {
         assert!(table.contains(&format!("| {} ", n.name)), "{table}");
     }
-    assert!(table.contains("leader") || table.contains("Leader"), "{table}");
+    assert!(
+        table.contains("leader") || table.contains("Leader"),
+        "{table}"
+    );
 }
 
 #[test]
 fn the_spare_has_patroni_configured_but_not_running() {
     let lab = Lab::get();
-    let spare = lab.state.nodes_of(lab::NodeKind::Spare).next().expect("spare").name.clone();
-    assert_eq!(ssh(&spare, "systemctl is-active patroni").status.code(), Some(3));
-    assert_eq!(ssh(&spare, "systemctl is-enabled patroni").status.code(), Some(1));
+    let spare = lab
+        .state
+        .nodes_of(lab::NodeKind::Spare)
+        .next()
+        .expect("spare")
+        .name
+        .clone();
+    assert_eq!(
+        ssh(&spare, "systemctl is-active patroni").status.code(),
+        Some(3)
+    );
+    assert_eq!(
+        ssh(&spare, "systemctl is-enabled patroni").status.code(),
+        Some(1)
+    );
     ssh_ok(&spare, "test -s /etc/patroni/config.yml");
     assert_eq!(ssh(&spare, "pgrep -x postgres").status.code(), Some(1));
 }

@@ -16,7 +16,12 @@ fn dir() -> PathBuf {
 
 fn lab(args: &[&str]) -> Command {
     let mut c = Command::new("timeout");
-    c.arg("300").arg(BIN).arg("lab").arg("--dir").arg(dir()).args(args);
+    c.arg("300")
+        .arg(BIN)
+        .arg("lab")
+        .arg("--dir")
+        .arg(dir())
+        .args(args);
     c
 }
 
@@ -30,8 +35,14 @@ fn text(b: &[u8]) -> String {
 
 /// Names of network namespaces and links carrying the lab's prefix.
 fn leftovers() -> Vec<String> {
-    let ns = Command::new("ip").args(["netns", "list"]).output().expect("ip");
-    let links = Command::new("ip").args(["-o", "link", "show"]).output().expect("ip");
+    let ns = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip");
+    let links = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .expect("ip");
     let mut out: Vec<String> = text(&ns.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
@@ -50,7 +61,10 @@ fn leftovers() -> Vec<String> {
 }
 
 fn lab_processes() -> Vec<String> {
-    let out = Command::new("pgrep").args(["-af", "lab --dir"]).output().expect("pgrep");
+    let out = Command::new("pgrep")
+        .args(["-af", "lab --dir"])
+        .output()
+        .expect("pgrep");
     text(&out.stdout)
         .lines()
         .filter(|l| l.contains(" keeper ") || l.contains(" init "))
@@ -74,7 +88,11 @@ fn down_is_idempotent_and_cleans_a_killed_up() {
     assert!(down.status.success(), "{}", text(&down.stderr));
     assert_nothing_left();
     let again = run(&["down"]);
-    assert!(again.status.success(), "second down: {}", text(&again.stderr));
+    assert!(
+        again.status.success(),
+        "second down: {}",
+        text(&again.stderr)
+    );
 
     // Kill `lab up` once it has started the nodes, before the cluster is ready.
     let mut up = lab(&["up"])
@@ -83,9 +101,20 @@ fn down_is_idempotent_and_cleans_a_killed_up() {
         .spawn()
         .expect("lab up");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while lab_processes().iter().filter(|p| p.contains(" keeper ")).count() < 2 {
-        assert!(Instant::now() < deadline, "lab up never started its keepers");
-        assert!(up.try_wait().expect("wait").is_none(), "lab up ended before being killed");
+    while lab_processes()
+        .iter()
+        .filter(|p| p.contains(" keeper "))
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "lab up never started its keepers"
+        );
+        assert!(
+            up.try_wait().expect("wait").is_none(),
+            "lab up ended before being killed"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // `timeout` forwards the signal it receives; SIGKILL the real `lab up` instead.
@@ -95,13 +124,20 @@ fn down_is_idempotent_and_cleans_a_killed_up() {
         .expect("pkill");
     assert!(killed.success(), "no `lab up` to kill");
     let _ = up.wait();
-    assert!(!leftovers().is_empty(), "the killed up should have left a half-built lab");
+    assert!(
+        !leftovers().is_empty(),
+        "the killed up should have left a half-built lab"
+    );
 
     let down = run(&["down"]);
     assert!(down.status.success(), "{}", text(&down.stderr));
     assert_nothing_left();
     let again = run(&["down"]);
-    assert!(again.status.success(), "second down: {}", text(&again.stderr));
+    assert!(
+        again.status.success(),
+        "second down: {}",
+        text(&again.stderr)
+    );
     assert_nothing_left();
 }
 

@@ -13,12 +13,19 @@ use super::topology::{LabState, NodeKind};
 
 /// A minimal HTTP/1.0 GET (the lab only talks to Patroni and HAProxy on its own bridge);
 /// returns the status code and the body.
-pub(crate) fn http_get(ip: Ipv4Addr, port: u16, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
+pub(crate) fn http_get(
+    ip: Ipv4Addr,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
     let addr = SocketAddr::from((ip, port));
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {ip}:{port}\r\nConnection: close\r\n\r\n").as_bytes())?;
+    s.write_all(
+        format!("GET {path} HTTP/1.0\r\nHost: {ip}:{port}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
@@ -27,7 +34,9 @@ pub(crate) fn http_get(ip: Ipv4Addr, port: u16, path: &str, timeout: Duration) -
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response"))?;
+        .ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response")
+        })?;
     Ok((code, body.to_owned()))
 }
 
@@ -82,10 +91,10 @@ pub fn members(state: &LabState) -> Option<Vec<Member>> {
         .iter()
         .filter(|n| matches!(n.kind, NodeKind::Patroni | NodeKind::Spare))
     {
-        if let Ok((200, body)) = http_get(n.ip, PATRONI_PORT, "/cluster", TIMEOUT) {
-            if let Ok(c) = serde_json::from_str::<ClusterResponse>(&body) {
-                return Some(c.members);
-            }
+        if let Ok((200, body)) = http_get(n.ip, PATRONI_PORT, "/cluster", TIMEOUT)
+            && let Ok(c) = serde_json::from_str::<ClusterResponse>(&body)
+        {
+            return Some(c.members);
         }
     }
     None
@@ -121,7 +130,11 @@ impl fmt::Display for Readiness {
                 f,
                 "leader {l}, streaming replicas [{}], HAProxy {}",
                 self.streaming.join(", "),
-                if self.haproxy_ready { "routes writes" } else { "not routing writes yet" }
+                if self.haproxy_ready {
+                    "routes writes"
+                } else {
+                    "not routing writes yet"
+                }
             ),
         }
     }
@@ -139,19 +152,18 @@ pub fn readiness(state: &LabState) -> Readiness {
     r.leader = Some(leader.name.clone());
     // /cluster says `running` for replicas before Patroni 3.0.4 even when not streaming,
     // so ask the leader which replicas actually stream from it.
-    if let Ok(node) = state.node(&leader.name) {
-        if let Ok((200, body)) = http_get(node.ip, PATRONI_PORT, "/patroni", TIMEOUT) {
-            if let Ok(p) = serde_json::from_str::<PatroniResponse>(&body) {
-                r.streaming = p
-                    .replication
-                    .into_iter()
-                    .filter(|x| x.state == "streaming")
-                    .map(|x| x.application_name)
-                    .filter(|n| members.iter().any(|m| &m.name == n))
-                    .collect();
-                r.streaming.sort();
-            }
-        }
+    if let Ok(node) = state.node(&leader.name)
+        && let Ok((200, body)) = http_get(node.ip, PATRONI_PORT, "/patroni", TIMEOUT)
+        && let Ok(p) = serde_json::from_str::<PatroniResponse>(&body)
+    {
+        r.streaming = p
+            .replication
+            .into_iter()
+            .filter(|x| x.state == "streaming")
+            .map(|x| x.application_name)
+            .filter(|n| members.iter().any(|m| &m.name == n))
+            .collect();
+        r.streaming.sort();
     }
     r.haproxy_ready = haproxy_routes_to(state, &leader.name);
     r
@@ -274,7 +286,11 @@ impl fmt::Display for Status {
                 .join(", ")
         )?;
         if !off.is_empty() {
-            writeln!(f, "powered off: {} (pgchaos lab power-on NODE)", off.join(", "))?;
+            writeln!(
+                f,
+                "powered off: {} (pgchaos lab power-on NODE)",
+                off.join(", ")
+            )?;
         }
         if !down.is_empty() {
             writeln!(f, "down (rebooting or keeper gone): {}", down.join(", "))?;

@@ -38,7 +38,9 @@ const LOCK_FILE: &str = "/run/pgchaos-lab.lock";
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum LabError {
     /// Not running as root.
-    #[error("pgchaos lab must run as root: it creates network namespaces, a bridge and veth pairs, and runs PostgreSQL, etcd and HAProxy as their own users")]
+    #[error(
+        "pgchaos lab must run as root: it creates network namespaces, a bridge and veth pairs, and runs PostgreSQL, etcd and HAProxy as their own users"
+    )]
     NotRoot,
     /// Not Linux.
     #[error("pgchaos lab needs Linux (network, PID and mount namespaces)")]
@@ -55,7 +57,9 @@ pub enum LabError {
     #[error("failed to install the lab's packages: {0}")]
     Install(String),
     /// The lab's subnet is used on this host.
-    #[error("failed to reserve the lab subnet {subnet}: the host already uses it ({by}); set PGCHAOS_LAB_SUBNET to another /24")]
+    #[error(
+        "failed to reserve the lab subnet {subnet}: the host already uses it ({by}); set PGCHAOS_LAB_SUBNET to another /24"
+    )]
     SubnetInUse {
         /// The subnet.
         subnet: String,
@@ -254,7 +258,10 @@ fn lock() -> Result<Lock, LabError> {
     use std::os::fd::AsRawFd;
     // SAFETY: flock on a file descriptor we own.
     if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(LabError::io("lock the lab", std::io::Error::last_os_error()));
+        return Err(LabError::io(
+            "lock the lab",
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(Lock(f))
 }
@@ -278,7 +285,9 @@ fn check_dir(dir: &Path) -> Result<(), LabError> {
     if let Some(h) = HIDDEN_IN_NODES.iter().find(|h| dir.starts_with(h)) {
         return Err(LabError::BadDir {
             dir: dir.to_owned(),
-            reason: format!("nodes mount their own {h}, so they would not see it; pick another directory"),
+            reason: format!(
+                "nodes mount their own {h}, so they would not see it; pick another directory"
+            ),
         });
     }
     if dir.exists() && !dir.join(MARKER).exists() {
@@ -347,7 +356,8 @@ pub fn up(opts: &UpOptions) -> Result<LabInfo, LabError> {
     }
     packages::ensure(opts.patroni4, &mut |m| say(opts, m))?;
 
-    let exe = std::env::current_exe().map_err(|e| LabError::io("find the pgchaos executable", e))?;
+    let exe =
+        std::env::current_exe().map_err(|e| LabError::io("find the pgchaos executable", e))?;
     let subnet = match std::env::var("PGCHAOS_LAB_SUBNET") {
         Ok(s) => topology::parse_subnet(&s)?,
         Err(_) => topology::DEFAULT_SUBNET,
@@ -365,11 +375,22 @@ pub fn up(opts: &UpOptions) -> Result<LabInfo, LabError> {
 
     say(opts, &format!("writing the lab into {}", dir.display()));
     mkdir(&dir, 0o755)?;
-    write(&dir.join(MARKER), "pgchaos lab directory: `pgchaos lab down` deletes it\n", 0o644)?;
+    write(
+        &dir.join(MARKER),
+        "pgchaos lab directory: `pgchaos lab down` deletes it\n",
+        0o644,
+    )?;
     state.save()?;
     write_files(&state)?;
 
-    say(opts, &format!("creating the network {} (bridge {})", state.cidr(), topology::BRIDGE));
+    say(
+        opts,
+        &format!(
+            "creating the network {} (bridge {})",
+            state.cidr(),
+            topology::BRIDGE
+        ),
+    );
     net::create(&state)?;
 
     say(opts, "booting the nodes");
@@ -421,14 +442,19 @@ fn spawn_keeper(state: &LabState, name: &str) -> Result<(), LabError> {
         .append(true)
         .open(state.node_dir(name).join("keeper.log"))
         .map_err(|e| LabError::io("open the keeper log", e))?;
-    let log2 = log.try_clone().map_err(|e| LabError::io("open the keeper log", e))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| LabError::io("open the keeper log", e))?;
     let mut cmd = Command::new(&state.exe);
     cmd.arg("lab")
         .arg("--dir")
         .arg(&state.dir)
         .args(["keeper", name])
         .env_clear()
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .env("LANG", "C.UTF-8")
         .current_dir("/")
         // Detached: its own session, and never the caller's stdout/stderr (a caller
@@ -438,7 +464,11 @@ fn spawn_keeper(state: &LabState, name: &str) -> Result<(), LabError> {
         .stderr(log2);
     // SAFETY: setsid is async-signal-safe.
     unsafe {
-        cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
     }
     cmd.spawn()
         .map(drop)
@@ -446,7 +476,8 @@ fn spawn_keeper(state: &LabState, name: &str) -> Result<(), LabError> {
 }
 
 fn mkdir(path: &Path, mode: u32) -> Result<(), LabError> {
-    std::fs::create_dir_all(path).map_err(|e| LabError::io(format!("create {}", path.display()), e))?;
+    std::fs::create_dir_all(path)
+        .map_err(|e| LabError::io(format!("create {}", path.display()), e))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| LabError::io(format!("chmod {}", path.display()), e))
 }
@@ -487,7 +518,8 @@ fn keygen(path: &Path, comment: &str) -> Result<String, LabError> {
         .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
         .arg(path))?;
     let public = path.with_extension("pub");
-    std::fs::read_to_string(&public).map_err(|e| LabError::io(format!("read {}", public.display()), e))
+    std::fs::read_to_string(&public)
+        .map_err(|e| LabError::io(format!("read {}", public.display()), e))
 }
 
 /// Writes every file of the lab: secrets, keys, shims, per-node configuration.
@@ -536,12 +568,20 @@ fn write_files(state: &LabState) -> Result<(), LabError> {
         if let (Some(kind), Some(key)) = (parts.next(), parts.next()) {
             known_hosts.push_str(&format!("{} {kind} {key}\n", n.ip));
         }
-        write(&nd.join("ssh/sshd_config"), &config::sshd_config(state, n), 0o644)?;
+        write(
+            &nd.join("ssh/sshd_config"),
+            &config::sshd_config(state, n),
+            0o644,
+        )?;
 
         let fs = nd.join("fs");
         mkdir(&fs, 0o755)?;
         mkdir(&fs.join("log"), 0o755)?;
-        for (sub, user) in [("patroni", "postgres"), ("postgresql", "postgres"), ("etcd", "etcd")] {
+        for (sub, user) in [
+            ("patroni", "postgres"),
+            ("postgresql", "postgres"),
+            ("etcd", "etcd"),
+        ] {
             let p = fs.join("log").join(sub);
             mkdir(&p, 0o750)?;
             chown(&p, user)?;
@@ -564,7 +604,11 @@ fn write_files(state: &LabState) -> Result<(), LabError> {
         let haproxy = fs.join("haproxy");
         mkdir(&haproxy, 0o755)?;
         if n.kind == NodeKind::Haproxy {
-            write(&haproxy.join("haproxy.cfg"), &config::haproxy_cfg(state, n), 0o644)?;
+            write(
+                &haproxy.join("haproxy.cfg"),
+                &config::haproxy_cfg(state, n),
+                0o644,
+            )?;
         }
         let etcd_env = if n.kind == NodeKind::Etcd {
             config::etcd_env(state, n)
@@ -574,7 +618,11 @@ fn write_files(state: &LabState) -> Result<(), LabError> {
         write(&fs.join("default-etcd"), &etcd_env, 0o644)?;
     }
     write(&ssh.join("known_hosts"), &known_hosts, 0o644)?;
-    write(&dir.join("inventory.yml"), &config::inventory_yml(state), 0o644)?;
+    write(
+        &dir.join("inventory.yml"),
+        &config::inventory_yml(state),
+        0o644,
+    )?;
     Ok(())
 }
 
@@ -598,7 +646,10 @@ fn down_locked(dir: &Path) -> Result<(), LabError> {
     let procs = procs::lab_processes(dir);
     for role in ["keeper", "init"] {
         for p in procs.iter().filter(|p| p.role == role) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.pid), nix::sys::signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p.pid),
+                nix::sys::signal::SIGKILL,
+            );
             pids.push(p.pid);
         }
     }
@@ -609,7 +660,10 @@ fn down_locked(dir: &Path) -> Result<(), LabError> {
         let mut left: Vec<i32> = pids.iter().copied().filter(|p| procs::alive(*p)).collect();
         for ns in &namespaces {
             for pid in net::namespace_pids(ns) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::SIGKILL,
+                );
                 if procs::alive(pid) {
                     left.push(pid);
                 }
@@ -629,8 +683,12 @@ fn down_locked(dir: &Path) -> Result<(), LabError> {
     net::destroy()?;
     if dir.exists() {
         if ours {
-            std::fs::remove_dir_all(dir).map_err(|e| LabError::io(format!("remove {}", dir.display()), e))?;
-        } else if std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false) {
+            std::fs::remove_dir_all(dir)
+                .map_err(|e| LabError::io(format!("remove {}", dir.display()), e))?;
+        } else if std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false)
+        {
             let _ = std::fs::remove_dir(dir);
         } else {
             return Err(LabError::BadDir {
@@ -694,8 +752,14 @@ mod tests {
 
     #[test]
     fn refuses_directories_nodes_cannot_see() {
-        assert!(matches!(check_dir(Path::new("/tmp/lab")), Err(LabError::BadDir { .. })));
-        assert!(matches!(check_dir(Path::new("/run/x")), Err(LabError::BadDir { .. })));
+        assert!(matches!(
+            check_dir(Path::new("/tmp/lab")),
+            Err(LabError::BadDir { .. })
+        ));
+        assert!(matches!(
+            check_dir(Path::new("/run/x")),
+            Err(LabError::BadDir { .. })
+        ));
     }
 
     #[test]

@@ -55,13 +55,13 @@ pub(crate) fn check_subnet_free(state: &LabState) -> Result<(), LabError> {
         if f.len() > 3 && f[1] == BRIDGE {
             continue;
         }
-        if let Some(net) = f.get(3).and_then(|t| Net::parse(t)) {
-            if net.overlaps(ours) {
-                return Err(LabError::SubnetInUse {
-                    subnet: state.cidr(),
-                    by: line.trim().to_owned(),
-                });
-            }
+        if let Some(net) = f.get(3).and_then(|t| Net::parse(t))
+            && net.overlaps(ours)
+        {
+            return Err(LabError::SubnetInUse {
+                subnet: state.cidr(),
+                by: line.trim().to_owned(),
+            });
         }
     }
     let routes = run(Command::new("ip").args(["-4", "route", "show", "table", "all"]))?;
@@ -73,21 +73,30 @@ pub(crate) fn check_subnet_free(state: &LabState) -> Result<(), LabError> {
         let mut dest = f.next().unwrap_or("");
         if matches!(
             dest,
-            "local" | "broadcast" | "unicast" | "multicast" | "anycast" | "unreachable"
-                | "blackhole" | "prohibit" | "throw" | "nat"
+            "local"
+                | "broadcast"
+                | "unicast"
+                | "multicast"
+                | "anycast"
+                | "unreachable"
+                | "blackhole"
+                | "prohibit"
+                | "throw"
+                | "nat"
         ) {
             dest = f.next().unwrap_or("");
         }
         if dest == "default" {
             continue;
         }
-        if let Some(net) = Net::parse(dest) {
-            if net.len > 0 && net.overlaps(ours) {
-                return Err(LabError::SubnetInUse {
-                    subnet: state.cidr(),
-                    by: format!("route {}", line.trim()),
-                });
-            }
+        if let Some(net) = Net::parse(dest)
+            && net.len > 0
+            && net.overlaps(ours)
+        {
+            return Err(LabError::SubnetInUse {
+                subnet: state.cidr(),
+                by: format!("route {}", line.trim()),
+            });
         }
     }
     Ok(())

@@ -56,7 +56,8 @@ pub fn init(dir: &Path, name: &str) -> Result<std::convert::Infallible, LabError
     let state = LabState::load(dir)?;
     let node = state.node(name)?.clone();
     let nd = state.node_dir(name);
-    let errno = |what: String| move |e: nix::errno::Errno| LabError::io(what, std::io::Error::from(e));
+    let errno =
+        |what: String| move |e: nix::errno::Errno| LabError::io(what, std::io::Error::from(e));
 
     nix::unistd::sethostname(name).map_err(errno("set the hostname".into()))?;
     // Mounts must not propagate back to the host.
@@ -88,8 +89,18 @@ pub fn init(dir: &Path, name: &str) -> Result<std::convert::Infallible, LabError
         if !dst.exists() || !src.exists() {
             continue;
         }
-        mount(Some(src.as_path()), dst.as_path(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(errno(format!("bind-mount {} on {}", src.display(), dst.display())))?;
+        mount(
+            Some(src.as_path()),
+            dst.as_path(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(errno(format!(
+            "bind-mount {} on {}",
+            src.display(),
+            dst.display()
+        )))?;
     }
     let postgres = nix::unistd::User::from_name("postgres").ok().flatten();
     for (path, mode, owner) in [
@@ -125,8 +136,7 @@ pub fn init(dir: &Path, name: &str) -> Result<std::convert::Infallible, LabError
             .map_err(errno("install signal handlers".into()))?;
         set.add(sig);
     }
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
-        .map_err(errno("block signals".into()))?;
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(errno("block signals".into()))?;
 
     let log = |file: &str| -> Stdio {
         OpenOptions::new()
@@ -138,7 +148,9 @@ pub fn init(dir: &Path, name: &str) -> Result<std::convert::Infallible, LabError
     };
     let sshd_config = nd.join("ssh/sshd_config");
     let mut sshd = Command::new("/usr/sbin/sshd");
-    sshd.args(["-D", "-e", "-f"]).arg(&sshd_config).stderr(log("sshd.log"));
+    sshd.args(["-D", "-e", "-f"])
+        .arg(&sshd_config)
+        .stderr(log("sshd.log"));
     spawn_in_node(&mut sshd, "sshd")?;
     let enabled: Vec<String> = std::fs::read_dir(nd.join("enabled"))
         .map(|rd| {
@@ -157,7 +169,12 @@ pub fn init(dir: &Path, name: &str) -> Result<std::convert::Infallible, LabError
             .stderr(log("boot.log"));
         spawn_in_node(&mut boot, "the enabled services")?;
     }
-    eprintln!("{} booted ({}), services: {}", node.name, node.ip, enabled.join(" "));
+    eprintln!(
+        "{} booted ({}), services: {}",
+        node.name,
+        node.ip,
+        enabled.join(" ")
+    );
 
     loop {
         match set.wait() {
@@ -182,7 +199,8 @@ fn reap_all() {
 
 fn mkdir(path: &Path, mode: u32) -> Result<(), LabError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(path).map_err(|e| LabError::io(format!("create {}", path.display()), e))?;
+    std::fs::create_dir_all(path)
+        .map_err(|e| LabError::io(format!("create {}", path.display()), e))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| LabError::io(format!("chmod {}", path.display()), e))
 }
@@ -234,7 +252,8 @@ pub fn keeper(dir: &Path, name: &str) -> Result<(), LabError> {
     let stopping = || dir.join(files::STOPPING).exists();
     let mut exe = state.exe.clone();
     if !exe.exists() {
-        exe = std::env::current_exe().map_err(|e| LabError::io("find the pgchaos executable", e))?;
+        exe =
+            std::env::current_exe().map_err(|e| LabError::io("find the pgchaos executable", e))?;
     }
     loop {
         // Powered off: wait for `lab power-on` (or `lab down`).
@@ -259,7 +278,15 @@ pub fn keeper(dir: &Path, name: &str) -> Result<(), LabError> {
             .map_err(|e| LabError::io("open the node's console log", e))?;
         let mut child = Command::new("ip")
             .args(["netns", "exec", &node.netns()])
-            .args(["unshare", "--pid", "--fork", "--mount-proc", "--uts", "--mount", "--"])
+            .args([
+                "unshare",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--uts",
+                "--mount",
+                "--",
+            ])
             .arg(&exe)
             .arg("lab")
             .arg("--dir")
@@ -405,10 +432,7 @@ pub fn power_off(dir: &Path, name: &str) -> Result<(), LabError> {
     std::fs::write(nd.join(files::POWERED_OFF), "")
         .map_err(|e| LabError::io("write the powered-off flag", e))?;
     if let Some(pid) = init_pid(&nd) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::SIGKILL,
-        );
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
@@ -431,7 +455,10 @@ pub(crate) fn init_pid(nd: &Path) -> Option<i32> {
 
 /// Whether node `name` is powered off (by `poweroff` or `lab power-off`).
 pub fn is_powered_off(dir: &Path, name: &str) -> bool {
-    dir.join("nodes").join(name).join(files::POWERED_OFF).exists()
+    dir.join("nodes")
+        .join(name)
+        .join(files::POWERED_OFF)
+        .exists()
 }
 
 /// Runs a command inside a node's network namespace only (no PID/mount namespace), used

@@ -102,7 +102,10 @@ fn apt_install(pkgs: &[String]) -> Result<(), LabError> {
     let policy = Path::new("/usr/sbin/policy-rc.d");
     let ours = !policy.exists();
     if ours {
-        write_executable(policy, "#!/bin/sh\n# pgchaos lab: no service starts during install\nexit 101\n")?;
+        write_executable(
+            policy,
+            "#!/bin/sh\n# pgchaos lab: no service starts during install\nexit 101\n",
+        )?;
     }
     let result = (|| {
         let update = Command::new("apt-get")
@@ -111,7 +114,9 @@ fn apt_install(pkgs: &[String]) -> Result<(), LabError> {
             .status()
             .map_err(|e| LabError::io("run apt-get update", e))?;
         if !update.success() {
-            return Err(LabError::Install(format!("apt-get update exited with {update}")));
+            return Err(LabError::Install(format!(
+                "apt-get update exited with {update}"
+            )));
         }
         let status = Command::new("apt-get")
             .args(["install", "-y", "-q", "--no-install-recommends"])
@@ -153,10 +158,12 @@ fn write_executable(path: &Path, text: &str) -> Result<(), LabError> {
 /// Patroni from PyPI into it, unless a Patroni 4 is already there.
 fn ensure_patroni4(log: &mut dyn FnMut(&str)) -> Result<(), LabError> {
     let (patroni, _) = patroni_binaries(true);
-    if let Ok(v) = run(Command::new(patroni).arg("--version")) {
-        if v.split_whitespace().nth(1).is_some_and(|v| v.starts_with('4')) {
-            return Ok(());
-        }
+    if let Ok(v) = run(Command::new(patroni).arg("--version"))
+        && v.split_whitespace()
+            .nth(1)
+            .is_some_and(|v| v.starts_with('4'))
+    {
+        return Ok(());
     }
     log(&format!(
         "installing Patroni 4 from PyPI into {PATRONI4_VENV} (pip install 'patroni[etcd3,psycopg2-binary]')"

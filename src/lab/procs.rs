@@ -48,21 +48,25 @@ pub(crate) fn lab_processes(dir: &Path) -> Vec<LabProcess> {
     let me = std::process::id() as i32;
     let mut out = Vec::new();
     for entry in rd.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         if pid == me {
             continue;
         }
         let Some(args) = cmdline(pid) else { continue };
-        if let Some((d, role, node)) = parse(&args) {
-            if d == dir {
-                out.push(LabProcess {
-                    pid,
-                    role: role.to_owned(),
-                    node: node.to_owned(),
-                });
-            }
+        if let Some((d, role, node)) = parse(&args)
+            && d == dir
+        {
+            out.push(LabProcess {
+                pid,
+                role: role.to_owned(),
+                node: node.to_owned(),
+            });
         }
     }
     out

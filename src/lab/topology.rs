@@ -200,7 +200,8 @@ impl LabState {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        std::fs::write(&path, text).map_err(|e| LabError::io(format!("write {}", path.display()), e))
+        std::fs::write(&path, text)
+            .map_err(|e| LabError::io(format!("write {}", path.display()), e))
     }
 
     /// The node called `name`.
@@ -243,7 +244,11 @@ pub fn parse_subnet(text: &str) -> Result<[u8; 3], LabError> {
     let t = text.trim().trim_end_matches("/24");
     let t = t.strip_suffix(".0").unwrap_or(t);
     let parts: Vec<&str> = t.split('.').collect();
-    let bad = || LabError::BadOption(format!("PGCHAOS_LAB_SUBNET={text:?} is not a /24 like 10.213.47.0/24"));
+    let bad = || {
+        LabError::BadOption(format!(
+            "PGCHAOS_LAB_SUBNET={text:?} is not a /24 like 10.213.47.0/24"
+        ))
+    };
     if parts.len() != 3 {
         return Err(bad());
     }
@@ -260,16 +265,27 @@ mod tests {
 
     #[test]
     fn default_topology() {
-        let s = LabState::plan(Path::new("/x"), Path::new("/bin/pgchaos"), DEFAULT_SUBNET, 3, false)
-            .unwrap();
+        let s = LabState::plan(
+            Path::new("/x"),
+            Path::new("/bin/pgchaos"),
+            DEFAULT_SUBNET,
+            3,
+            false,
+        )
+        .unwrap();
         let names: Vec<_> = s.nodes.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(
             names,
-            ["pg1", "pg2", "pg3", "pg4", "etcd1", "etcd2", "etcd3", "haproxy"]
+            [
+                "pg1", "pg2", "pg3", "pg4", "etcd1", "etcd2", "etcd3", "haproxy"
+            ]
         );
         assert_eq!(s.node("pg4").unwrap().kind, NodeKind::Spare);
         assert_eq!(s.node("pg1").unwrap().ip, Ipv4Addr::new(10, 213, 47, 11));
-        assert_eq!(s.node("haproxy").unwrap().ip, Ipv4Addr::new(10, 213, 47, 30));
+        assert_eq!(
+            s.node("haproxy").unwrap().ip,
+            Ipv4Addr::new(10, 213, 47, 30)
+        );
         // Interface names are limited to 15 characters.
         assert!(s.nodes.iter().all(|n| n.netns().len() <= 15));
         let t = s.timings;
@@ -278,8 +294,12 @@ mod tests {
 
     #[test]
     fn node_count_is_bounded() {
-        assert!(LabState::plan(Path::new("/x"), Path::new("/p"), DEFAULT_SUBNET, 0, false).is_err());
-        assert!(LabState::plan(Path::new("/x"), Path::new("/p"), DEFAULT_SUBNET, 8, false).is_err());
+        assert!(
+            LabState::plan(Path::new("/x"), Path::new("/p"), DEFAULT_SUBNET, 0, false).is_err()
+        );
+        assert!(
+            LabState::plan(Path::new("/x"), Path::new("/p"), DEFAULT_SUBNET, 8, false).is_err()
+        );
     }
 
     #[test]
