@@ -14,7 +14,8 @@ use super::{LabError, run};
 pub(crate) mod files {
     /// Written by the node's reboot/poweroff shim: `reboot` or `poweroff`.
     pub const REQUEST: &str = "power-request";
-    /// Present while the node is powered off; removed by `lab power-on`.
+    /// Present while the node is powered off: written by the poweroff shim or `lab
+    /// power-off` before the node dies, removed by `lab power-on`.
     pub const POWERED_OFF: &str = "powered-off";
     /// Host PID of the node's init while it runs.
     pub const INIT_PID: &str = "init.pid";
@@ -310,7 +311,9 @@ pub fn keeper(dir: &Path, name: &str) -> Result<(), LabError> {
         let request = std::fs::read_to_string(nd.join(files::REQUEST)).unwrap_or_default();
         let ending = if stopping() {
             Ending::LabStopping
-        } else if nd.join(files::POWERED_OFF).exists() || request.trim() == "poweroff" {
+        } else if nd.join(files::POWERED_OFF).exists() {
+            // Set by the poweroff shim or `lab power-off` before the node died; only
+            // `lab power-on` removes it (if it already did, the node boots again).
             Ending::PowerOff
         } else {
             Ending::Reboot
@@ -327,7 +330,6 @@ pub fn keeper(dir: &Path, name: &str) -> Result<(), LabError> {
         // network namespace, never the host's.
         flush_iptables(&node.netns());
         if ending == Ending::PowerOff {
-            let _ = std::fs::write(nd.join(files::POWERED_OFF), "");
             continue;
         }
         // The node stays down for a while, as a real machine does when it reboots.

@@ -21,6 +21,8 @@ case "${0##*/}" in
     *) echo "unknown power command ${0##*/}" >&2; exit 1 ;;
 esac
 echo "$what" > "$LAB_DIR/nodes/$NODE/power-request" || exit 1
+# Set before the node dies, so a `lab power-on` racing with the keeper is never lost.
+[ "$what" = poweroff ] && : > "$LAB_DIR/nodes/$NODE/powered-off"
 # PID 1 only accepts signals it has a handler for; `pgchaos lab init` exits on SIGTERM.
 kill -TERM 1
 # Like a real reboot, the caller does not get a success before the node goes away.
