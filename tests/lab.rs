@@ -139,6 +139,18 @@ impl Lab {
         (victim, others)
     }
 
+    /// `node` streams: the leader lists it in pg_stat_replication and its own WAL
+    /// receiver says so (either alone could be stale right after a fault).
+    fn streams(&self, node: &str) -> bool {
+        self.readiness().streaming.iter().any(|n| n == node)
+            && ssh(
+                node,
+                "runuser -u postgres -- psql -h /var/run/postgresql -Atc \"select status from pg_stat_wal_receiver\"",
+            )
+            .stdout
+            .starts_with(b"streaming")
+    }
+
     fn ip(&self, node: &str) -> std::net::Ipv4Addr {
         self.state.node(node).expect("node").ip
     }
@@ -269,7 +281,7 @@ fn systemctl_stop_patroni_stops_postgres_and_start_brings_it_back() {
     wait_until(
         "the replica to stream again",
         Duration::from_secs(90),
-        || lab.readiness().streaming.contains(&victim),
+        || lab.streams(&victim),
     );
     lab.wait_steady(Duration::from_secs(60));
 }
@@ -313,7 +325,7 @@ fn reboot_brings_a_replica_back_streaming_without_its_rules() {
     wait_until(
         "the rebooted replica to stream",
         Duration::from_secs(120),
-        || lab.readiness().streaming.contains(&victim),
+        || lab.streams(&victim),
     );
     lab.wait_steady(Duration::from_secs(60));
 }
@@ -341,7 +353,7 @@ fn poweroff_keeps_a_node_down_until_power_on() {
         tcp_open(ip, 22)
     });
     wait_until("the node to stream again", Duration::from_secs(120), || {
-        lab.readiness().streaming.contains(&victim)
+        lab.streams(&victim)
     });
     lab.wait_steady(Duration::from_secs(60));
 }
@@ -369,7 +381,7 @@ fn power_off_from_the_host_is_a_hard_cut() {
     let on = pgchaos(60, &["power-on", &victim]);
     assert!(on.status.success(), "{}", text(&on.stderr));
     wait_until("the node to stream again", Duration::from_secs(120), || {
-        lab.readiness().streaming.contains(&victim)
+        lab.streams(&victim)
     });
     lab.wait_steady(Duration::from_secs(60));
 }

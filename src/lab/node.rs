@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::LabError;
 use super::topology::LabState;
-use super::{LabError, run};
 
 /// Files under `DIR/nodes/NAME/` that carry a node's power state.
 pub(crate) mod files {
@@ -461,11 +461,4 @@ pub fn is_powered_off(dir: &Path, name: &str) -> bool {
         .join(name)
         .join(files::POWERED_OFF)
         .exists()
-}
-
-/// Runs a command inside a node's network namespace only (no PID/mount namespace), used
-/// to probe it from the host.
-#[allow(dead_code)]
-pub(crate) fn in_netns(ns: &str, args: &[&str]) -> Result<String, LabError> {
-    run(Command::new("ip").args(["netns", "exec", ns]).args(args))
 }
