@@ -55,7 +55,7 @@ impl FromStr for HumanDuration {
             "h" => value * 3600.0,
             _ => return Err(err()),
         };
-        if !secs.is_finite() || secs < 0.0 || secs > 7.0 * 24.0 * 3600.0 {
+        if !secs.is_finite() || !(0.0..=7.0 * 24.0 * 3600.0).contains(&secs) {
             return Err(err());
         }
         Ok(Self(Duration::from_secs_f64(secs)))
@@ -65,9 +65,9 @@ impl FromStr for HumanDuration {
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             write!(f, "{ms}ms")
-        } else if ms % 60_000 == 0 && ms > 0 {
+        } else if ms.is_multiple_of(60_000) && ms > 0 {
             write!(f, "{}m", ms / 60_000)
         } else {
             write!(f, "{}s", ms / 1000)

@@ -10,12 +10,14 @@
 pub mod app;
 pub mod check;
 pub mod cli;
+pub mod diag;
 pub mod duration;
 pub mod exit;
 pub mod fault;
 pub mod inventory;
 pub mod lab;
 pub mod observe;
+pub mod patroni;
 pub mod plan;
 pub mod report;
 pub mod results;

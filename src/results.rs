@@ -385,6 +385,46 @@ pub struct WorkloadResult {
     pub servers: Vec<ServerWindow>,
     /// Reader statistics.
     pub reads: Option<ReadStats>,
+    /// Ids whose insert definitely failed (the server answered with an error) yet are
+    /// present: a real anomaly, unlike an unknown outcome that turned out committed. A subset
+    /// of `unexpected`.
+    #[serde(default)]
+    pub failed_present: Vec<i64>,
+    /// The node whose table was the reference (the leader after recovery).
+    #[serde(default)]
+    pub reference_node: Option<String>,
+    /// Acknowledgement times of the first and last lost write.
+    #[serde(default)]
+    pub lost_window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// When the first write after the fault was acknowledged by a server other than the one
+    /// that took writes just before it (the end of the RTO window).
+    #[serde(default)]
+    pub rto_at: Option<DateTime<Utc>>,
+    /// The server that acknowledged that write.
+    #[serde(default)]
+    pub rto_server: Option<String>,
+    /// Each replica compared with the reference node.
+    #[serde(default)]
+    pub replicas: Vec<ReplicaCheck>,
+}
+
+/// One replica's copy of the workload table compared with the reference node's.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+pub struct ReplicaCheck {
+    /// Node name.
+    pub node: String,
+    /// Rows of this run and scenario it holds.
+    pub rows: u64,
+    /// Ids present on the reference node but missing here (divergence, or not caught up).
+    pub missing: Vec<i64>,
+    /// Ids present here but not on the reference node (divergence: this node took or kept
+    /// writes the leader does not have).
+    pub extra: Vec<i64>,
+    /// Whether it had replayed the reference node's WAL position when read; none when it
+    /// is not a replica or could not be asked.
+    pub caught_up: Option<bool>,
+    /// Why it could not be read, when it could not.
+    pub error: Option<String>,
 }
 
 /// Writes taken by one server on one timeline.

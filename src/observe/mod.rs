@@ -10,6 +10,16 @@ use std::sync::{Arc, Mutex};
 
 use crate::results::Observation;
 
+mod lsn;
+mod observers;
+mod rest;
+mod sql;
+
+pub use lsn::{lsn_to_u64, parse_timeline, timeline_from_walfile, u64_to_lsn};
+pub use observers::{ObserveConfig, Observers, SSH_FALLBACK_INTERVAL, SampleRate, sample_rates};
+pub use rest::rest_sample;
+pub use sql::{PROBE_QUERY, PgSettings, SqlReading, parse_psql_row, probe_once, ssh_probe_command};
+
 /// One member as a node's `GET /cluster` lists it, normalised across Patroni versions.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemberView {

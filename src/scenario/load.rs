@@ -1,9 +1,21 @@
 //! Reading scenario files, with diagnostics that point into the file.
+//!
+//! Every problem is collected, not just the first: a file with a syntax error yields one
+//! diagnostic (serde stops there), a file that parses yields one per semantic problem, and
+//! loading several files adds the problems between files (duplicate ids).
+// The error enums keep their original `Syntax` variant (a public contract), which is
+// large; errors are the cold path of loading a few files, so its size does not matter.
+#![allow(clippy::result_large_err)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Scenario;
+use crate::diag::{Diagnostic, Located, Source, YPath};
+
+/// Diagnostic code of problems in scenario files.
+const CODE: &str = "pgchaos::scenario::invalid";
 
 /// A scenario together with the file it came from.
 #[derive(Clone, Debug)]
@@ -14,6 +26,16 @@ pub struct LoadedScenario {
     pub path: PathBuf,
     /// Its text, for diagnostics.
     pub source: Arc<str>,
+}
+
+impl LoadedScenario {
+    /// A diagnostic pointing at the value at `yaml_path` (e.g. `targets.victim` or
+    /// `steps[3].signal.target`; its closest written ancestor when it is not written),
+    /// for problems found later, such as a target that cannot be bound at run time.
+    pub fn diagnostic_at(&self, yaml_path: &str, message: impl Into<String>) -> Diagnostic {
+        let tree = Located::parse(&self.source);
+        diag_in(self, &tree, &YPath::parse(yaml_path), message.into())
+    }
 }
 
 /// Why a scenario file was refused.
@@ -28,7 +50,8 @@ pub enum ScenarioError {
         #[source]
         source: std::io::Error,
     },
-    /// The YAML is malformed or does not fit the scenario format.
+    /// The YAML is malformed or does not fit the scenario format. (The loaders report
+    /// these as [`ScenarioError::Rejected`]; kept for callers that build it themselves.)
     #[error("{path}:{line}:{column}: {message}")]
     #[diagnostic(code(pgchaos::scenario::syntax))]
     Syntax {
@@ -47,7 +70,8 @@ pub enum ScenarioError {
         #[label("here")]
         span: Option<miette::SourceSpan>,
     },
-    /// The YAML parsed but its content is inconsistent.
+    /// The YAML parsed but its content is inconsistent. (The loaders report these as
+    /// [`ScenarioError::Rejected`]; kept for callers that build it themselves.)
     #[error("{path}: {message}")]
     #[diagnostic(code(pgchaos::scenario::invalid))]
     Invalid {
@@ -56,36 +80,87 @@ pub enum ScenarioError {
         /// What is wrong.
         message: String,
     },
+    /// One or more problems, each pointing at a file, line and column.
+    #[error("{} problem(s) found in scenario files", diagnostics.len())]
+    #[diagnostic(code(pgchaos::scenario::rejected))]
+    Rejected {
+        /// Every problem found, in file order.
+        #[related]
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+impl ScenarioError {
+    /// The located problems (empty for read errors).
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            ScenarioError::Rejected { diagnostics } => diagnostics,
+            _ => &[],
+        }
+    }
 }
 
 /// Loads one scenario file.
 pub fn load_file(path: &Path) -> Result<LoadedScenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = read(path)?;
     parse(path, &text)
 }
 
 /// Loads every `*.yml` / `*.yaml` file below `dir`, sorted by path.
 pub fn load_dir(dir: &Path) -> Result<Vec<LoadedScenario>, ScenarioError> {
-    let mut files = Vec::new();
-    collect(dir, &mut files)?;
-    files.sort();
-    files.iter().map(|f| load_file(f)).collect()
+    load_paths(&[dir.to_owned()])
 }
 
-/// Loads files and directories.
+/// Loads files and directories, checking every file and then the files against each other
+/// (duplicate ids). Fails with every problem found.
 pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, ScenarioError> {
-    let mut out = Vec::new();
+    let (loaded, diagnostics) = load_paths_collecting(paths)?;
+    if diagnostics.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ScenarioError::Rejected { diagnostics })
+    }
+}
+
+/// Like [`load_paths`], but returns the files that loaded cleanly together with the
+/// problems of the others, so that a caller can go on checking the good ones (e.g.
+/// against an inventory). Only an unreadable path is an error.
+pub fn load_paths_collecting(
+    paths: &[PathBuf],
+) -> Result<(Vec<LoadedScenario>, Vec<Diagnostic>), ScenarioError> {
+    let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
-            out.extend(load_dir(p)?);
+            let mut found = Vec::new();
+            collect(p, &mut found)?;
+            found.sort();
+            files.extend(found);
         } else {
-            out.push(load_file(p)?);
+            files.push(p.clone());
         }
     }
-    Ok(out)
+    // The same file named twice (a directory and a file in it) is loaded once, so that it
+    // is not reported as a duplicate of itself.
+    let mut seen = std::collections::BTreeSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
+    let mut loaded = Vec::new();
+    let mut diagnostics = Vec::new();
+    for f in &files {
+        let text = read(f)?;
+        match parse_collecting(f, &text) {
+            Ok(s) => loaded.push(s),
+            Err(d) => diagnostics.extend(d),
+        }
+    }
+    diagnostics.extend(duplicate_ids(&loaded));
+    Ok((loaded, diagnostics))
+}
+
+fn read(path: &Path) -> Result<String, ScenarioError> {
+    std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
@@ -108,25 +183,124 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
     Ok(())
 }
 
-/// Parses scenario text that came from `path`.
+/// Parses and checks scenario text that came from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<LoadedScenario, ScenarioError> {
-    let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line() as usize, l.column() as usize))
-            .unwrap_or((0, 0));
-        ScenarioError::Syntax {
-            path: path.to_owned(),
-            line,
-            column,
-            message: e.to_string(),
-            src: miette::NamedSource::new(path.display().to_string(), text.to_owned()),
-            span: None,
-        }
-    })?;
+    parse_collecting(path, text).map_err(|diagnostics| ScenarioError::Rejected { diagnostics })
+}
+
+fn parse_collecting(path: &Path, text: &str) -> Result<LoadedScenario, Vec<Diagnostic>> {
+    let shown: Arc<str> = Arc::from(text);
+    let src = Source::new(path, shown.clone(), CODE);
+    let scenario: Scenario =
+        crate::diag::from_yaml(text).map_err(|e| vec![src.yaml_error(&e, text)])?;
+    let tree = Located::parse(text);
+    let diags = super::check::check(&src, &tree, &scenario);
+    if !diags.is_empty() {
+        return Err(diags);
+    }
     Ok(LoadedScenario {
         scenario,
         path: path.to_owned(),
-        source: Arc::from(text),
+        source: shown,
     })
+}
+
+/// A diagnostic at `path` inside an already loaded scenario.
+pub(crate) fn diag_in(
+    s: &LoadedScenario,
+    tree: &Located,
+    at: &YPath,
+    message: String,
+) -> Diagnostic {
+    Source::new(&s.path, s.source.clone(), CODE).diag(tree.find(at), message)
+}
+
+fn duplicate_ids(loaded: &[LoadedScenario]) -> Vec<Diagnostic> {
+    let mut first: BTreeMap<&str, &LoadedScenario> = BTreeMap::new();
+    let mut out = Vec::new();
+    for s in loaded {
+        match first.get(s.scenario.id.as_str()) {
+            None => {
+                first.insert(&s.scenario.id, s);
+            }
+            Some(orig) => {
+                let at = YPath::root().key("id");
+                let here = Located::parse(&s.source);
+                let there = Located::parse(&orig.source);
+                let d = diag_in(
+                    s,
+                    &here,
+                    &at,
+                    format!(
+                        "scenario id {:?} is already used by {}: scenario ids must be unique",
+                        s.scenario.id,
+                        orig.path.display()
+                    ),
+                )
+                .with_help("rename one of the two scenarios")
+                .with_related(
+                    diag_in(
+                        orig,
+                        &there,
+                        &at,
+                        format!("scenario id {:?} first used here", s.scenario.id),
+                    )
+                    .with_label("first used here"),
+                );
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_of_a_file_is_reported_in_order() {
+        let text = "id: Bad_Id\ntitle: t\ncovers: [nope/1]\ntargets: {v: leader}\nsteps:\n  - reboot: {target: w}\n  - hold: {for: 0s}\n";
+        let err = parse(Path::new("x.yml"), text).unwrap_err();
+        let lines: Vec<usize> = err.diagnostics().iter().map(|d| d.line).collect();
+        assert_eq!(lines, vec![1, 3, 6, 7], "{err:?}");
+    }
+
+    #[test]
+    fn duplicate_ids_across_files_name_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = "title: t\nsteps: []\n";
+        std::fs::write(dir.path().join("a.yml"), format!("id: same\n{body}")).unwrap();
+        std::fs::write(dir.path().join("b.yml"), format!("id: same\n{body}")).unwrap();
+        std::fs::write(dir.path().join("c.yml"), format!("id: other\n{body}")).unwrap();
+        let err = load_dir(dir.path()).unwrap_err();
+        let d = &err.diagnostics()[0];
+        assert_eq!(err.diagnostics().len(), 1);
+        assert!(
+            d.path.ends_with("b.yml") && d.message.contains("a.yml"),
+            "{d}"
+        );
+        assert!(d.related[0].path.ends_with("a.yml"));
+    }
+
+    #[test]
+    fn diagnostic_at_a_yaml_path() {
+        let s = parse(
+            Path::new("x.yml"),
+            "id: a\ntitle: t\ntargets:\n  v: leader\nsteps:\n  - reboot: {target: v}\n",
+        )
+        .unwrap();
+        let d = s.diagnostic_at("steps[0].reboot.target", "no node to bind");
+        assert_eq!((d.line, d.column), (6, 22));
+        assert!(d.to_string().starts_with("x.yml:6:22: no node to bind"));
+    }
+
+    #[test]
+    fn a_file_named_twice_is_loaded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.yml");
+        std::fs::write(&f, "id: a\ntitle: t\nsteps: []\n").unwrap();
+        let loaded = load_paths(&[dir.path().to_owned(), f]).unwrap();
+        assert_eq!(loaded.len(), 1);
+    }
 }

@@ -4,7 +4,10 @@
 //! steps (faults, operations, SQL, expectations with deadlines, holds) and the verdicts
 //! about data it wants checked. [`crate::plan`] binds targets to the inventory's nodes.
 
+mod against;
+mod check;
 mod load;
+mod refs;
 pub mod seeds;
 
 use std::collections::BTreeMap;
@@ -14,7 +17,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::HumanDuration;
 
-pub use load::{LoadedScenario, ScenarioError, load_dir, load_file, load_paths, parse};
+pub use crate::diag::Diagnostic;
+pub use against::check_against;
+pub use load::{
+    LoadedScenario, ScenarioError, load_dir, load_file, load_paths, load_paths_collecting, parse,
+};
+pub use refs::{CONDITION_KINDS, STEP_KINDS, TargetRef};
 
 /// A scenario file.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]

@@ -277,10 +277,10 @@ impl Transport {
     /// Closes every master connection.
     pub async fn close(&self) {
         for slot in self.sessions.values() {
-            if let Some(s) = slot.lock().await.take() {
-                if let Ok(s) = Arc::try_unwrap(s) {
-                    let _ = s.close().await;
-                }
+            if let Some(s) = slot.lock().await.take()
+                && let Ok(s) = Arc::try_unwrap(s)
+            {
+                let _ = s.close().await;
             }
         }
     }

@@ -1,0 +1,149 @@
+//! Small formatting helpers shared by the reporters.
+
+use chrono::{DateTime, Utc};
+
+use crate::results::{RunOutcome, ScenarioResult, Verdict};
+
+/// `4.2 s`, `1 min 12 s`, `1 h 02 min`.
+pub(crate) fn secs(s: f64) -> String {
+    if !s.is_finite() || s < 0.0 {
+        return "n/a".to_owned();
+    }
+    if s < 60.0 {
+        if s < 10.0 {
+            format!("{s:.1} s")
+        } else {
+            format!("{s:.0} s")
+        }
+    } else if s < 3600.0 {
+        let m = (s / 60.0).floor();
+        format!("{m:.0} min {:02.0} s", (s - m * 60.0).floor())
+    } else {
+        let h = (s / 3600.0).floor();
+        format!("{h:.0} h {:02.0} min", ((s - h * 3600.0) / 60.0).floor())
+    }
+}
+
+/// Optional seconds, `—` when not measured.
+pub(crate) fn opt_secs(s: Option<f64>) -> String {
+    s.map_or_else(|| "—".to_owned(), secs)
+}
+
+/// Seconds between two instants (0 when reversed).
+pub(crate) fn between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
+    let ms = (b - a).num_milliseconds();
+    if ms <= 0 { 0.0 } else { ms as f64 / 1000.0 }
+}
+
+/// `09:33:19.245`
+pub(crate) fn clock(t: DateTime<Utc>) -> String {
+    t.format("%H:%M:%S%.3f").to_string()
+}
+
+/// `2026-11-22 09:33:19 UTC`
+pub(crate) fn datetime(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// `2026-11-22T09:33:19.245Z`
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Lowercase verdict word.
+pub(crate) fn verdict(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Passed => "passed",
+        Verdict::Failed => "failed",
+        Verdict::Error => "error",
+        Verdict::Interrupted => "interrupted",
+        Verdict::Skipped => "skipped",
+    }
+}
+
+/// Sort key putting the verdicts an auditor must look at first.
+pub(crate) fn verdict_rank(v: Verdict) -> u8 {
+    match v {
+        Verdict::Failed => 0,
+        Verdict::Error => 1,
+        Verdict::Interrupted => 2,
+        Verdict::Passed => 3,
+        Verdict::Skipped => 4,
+    }
+}
+
+/// Every verdict, in report order.
+pub(crate) const VERDICTS: [Verdict; 5] = [
+    Verdict::Failed,
+    Verdict::Error,
+    Verdict::Interrupted,
+    Verdict::Passed,
+    Verdict::Skipped,
+];
+
+/// Lowercase outcome word.
+pub(crate) fn outcome(o: &RunOutcome) -> &'static str {
+    match o {
+        RunOutcome::Passed => "passed",
+        RunOutcome::Failed => "failed",
+        RunOutcome::Aborted { .. } => "aborted",
+        RunOutcome::Interrupted => "interrupted",
+    }
+}
+
+/// The outcome in one line, with the reason when aborted.
+pub(crate) fn outcome_line(o: &RunOutcome) -> String {
+    match o {
+        RunOutcome::Passed => "PASSED".to_owned(),
+        RunOutcome::Failed => "FAILED".to_owned(),
+        RunOutcome::Aborted { reason } => format!("ABORTED: {reason}"),
+        RunOutcome::Interrupted => "INTERRUPTED (Ctrl-C / SIGTERM)".to_owned(),
+    }
+}
+
+/// The write-unavailability of a scenario: the metric, else the workload's longest gap.
+pub(crate) fn unavailable(s: &ScenarioResult) -> Option<f64> {
+    s.metrics
+        .write_unavailable_seconds
+        .or_else(|| s.workload.as_ref().and_then(|w| w.max_gap_seconds))
+}
+
+/// `pg1 (TL 1)`, or `none` / `?` parts when not recorded.
+pub(crate) fn leader_tl(c: &crate::results::ClusterState) -> String {
+    let leader = c.leader.as_deref().unwrap_or("none");
+    match c.timeline {
+        Some(tl) => format!("{leader} (TL {tl})"),
+        None => leader.to_owned(),
+    }
+}
+
+/// Scenario label with the attempt number when it is a retry.
+pub(crate) fn scenario_label(s: &ScenarioResult) -> String {
+    if s.attempt > 1 {
+        format!("{} (attempt {})", s.id, s.attempt)
+    } else {
+        s.id.clone()
+    }
+}
+
+/// Index of scenarios, failed ones first, run order otherwise.
+pub(crate) fn failed_first(scenarios: &[ScenarioResult]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..scenarios.len()).collect();
+    idx.sort_by_key(|&i| (verdict_rank(scenarios[i].verdict), i));
+    idx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secs_formats_ranges() {
+        assert_eq!(secs(4.24), "4.2 s");
+        assert_eq!(secs(12.6), "13 s");
+        assert_eq!(secs(72.0), "1 min 12 s");
+        assert_eq!(secs(3720.0), "1 h 02 min");
+        assert_eq!(secs(f64::NAN), "n/a");
+        assert_eq!(opt_secs(None), "—");
+    }
+}

@@ -1,0 +1,604 @@
+//! The geometry of a scenario's timeline chart: one lane per node, coloured by role, with
+//! event markers and write-unavailability bands. The template only draws what this
+//! computes, so the chart logic is testable without a browser.
+//!
+//! `observations` are state *changes* per (node, source): the runner drops consecutive
+//! identical samples, so a state lasts until the next observation of the same node and
+//! source, or until the end of the scenario.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::fmt;
+use crate::results::{EventKind, Observation, ObservationSource, ScenarioResult};
+
+const WIDTH: f64 = 1000.0;
+const X0: f64 = 96.0;
+const X1: f64 = 984.0;
+const MARKER_ROW_Y: [f64; 2] = [12.0, 30.0];
+const LANES_TOP: f64 = 44.0;
+const LANE_H: f64 = 24.0;
+const SQL_GAP: f64 = 2.0;
+const SQL_H: f64 = 6.0;
+const LANE_STEP: f64 = LANE_H + SQL_GAP + SQL_H + 12.0;
+const WRITES_H: f64 = 16.0;
+/// Minimum width (px) for a segment to carry its label inside.
+const LABEL_MIN_W: f64 = 58.0;
+
+/// A chart ready to draw.
+#[derive(Debug, Serialize)]
+pub(crate) struct Chart {
+    pub width: f64,
+    pub height: f64,
+    pub x0: f64,
+    pub x1: f64,
+    pub lanes_top: f64,
+    pub lanes_bottom: f64,
+    pub axis_y: f64,
+    pub lanes: Vec<Lane>,
+    pub writes: Option<WritesLane>,
+    pub ticks: Vec<Tick>,
+    pub markers: Vec<Marker>,
+    pub gaps: Vec<Band>,
+    /// Time of x0, for the caption.
+    pub start: String,
+    /// Span covered, for the caption.
+    pub span: String,
+}
+
+/// One node's lane.
+#[derive(Debug, Serialize)]
+pub(crate) struct Lane {
+    pub node: String,
+    pub y: f64,
+    pub h: f64,
+    pub label_y: f64,
+    pub sql_y: f64,
+    pub sql_h: f64,
+    pub segments: Vec<Segment>,
+    pub sql: Vec<Segment>,
+    pub has_rest: bool,
+}
+
+/// The workload lane: which server took writes, and the longest gap.
+#[derive(Debug, Serialize)]
+pub(crate) struct WritesLane {
+    pub y: f64,
+    pub h: f64,
+    pub label_y: f64,
+    pub segments: Vec<Segment>,
+}
+
+/// A coloured stretch of a lane.
+#[derive(Debug, Serialize)]
+pub(crate) struct Segment {
+    pub x: f64,
+    pub w: f64,
+    /// CSS class (`leader`, `replica`, `starting`, `stopped`, `unreachable`, `unknown`,
+    /// `sql-rw`, `sql-ro`, `sql-down`, `w-ok`).
+    pub class: &'static str,
+    /// Short text drawn inside when wide enough.
+    pub label: String,
+    pub show_label: bool,
+    pub text_x: f64,
+    /// Tooltip: what, from when to when.
+    pub title: String,
+}
+
+/// An axis tick.
+#[derive(Debug, Serialize)]
+pub(crate) struct Tick {
+    pub x: f64,
+    pub label: String,
+}
+
+/// An event marker (numbered; the legend under the chart lists them).
+#[derive(Debug, Serialize)]
+pub(crate) struct Marker {
+    pub n: usize,
+    pub x: f64,
+    pub cy: f64,
+    pub class: &'static str,
+    pub kind: &'static str,
+    pub node: String,
+    pub clock: String,
+    pub offset: String,
+    pub description: String,
+}
+
+/// A write-unavailability window drawn across all lanes.
+#[derive(Debug, Serialize)]
+pub(crate) struct Band {
+    pub x: f64,
+    pub w: f64,
+    pub label: String,
+    pub label_x: f64,
+    pub title: String,
+}
+
+struct Scale {
+    t0: DateTime<Utc>,
+    span: f64,
+}
+
+impl Scale {
+    fn x(&self, t: DateTime<Utc>) -> f64 {
+        let s = (t - self.t0).num_milliseconds() as f64 / 1000.0;
+        (X0 + (X1 - X0) * (s / self.span)).clamp(X0, X1)
+    }
+    fn offset(&self, t: DateTime<Utc>) -> String {
+        let s = (t - self.t0).num_milliseconds() as f64 / 1000.0;
+        format!("+{s:.1} s")
+    }
+}
+
+/// Builds the chart, or `None` when there is nothing to draw (a skipped scenario).
+pub(crate) fn chart(s: &ScenarioResult, node_order: &[String]) -> Option<Chart> {
+    let mut t0 = s.started_at;
+    let mut t1 = s.finished_at;
+    for t in s
+        .observations
+        .iter()
+        .map(|o| o.at)
+        .chain(s.events.iter().map(|e| e.at))
+    {
+        t0 = t0.min(t);
+        t1 = t1.max(t);
+    }
+    if s.observations.is_empty() && s.events.is_empty() {
+        return None;
+    }
+    let span = fmt::between(t0, t1);
+    if span < 0.5 {
+        return None;
+    }
+    let sc = Scale { t0, span };
+
+    // Lanes in inventory order, then any other node that was observed.
+    let mut by_node: BTreeMap<&str, Vec<&Observation>> = BTreeMap::new();
+    for o in &s.observations {
+        by_node.entry(o.node.as_str()).or_default().push(o);
+    }
+    let mut nodes: Vec<&str> = node_order
+        .iter()
+        .map(String::as_str)
+        .filter(|n| by_node.contains_key(n))
+        .collect();
+    for n in by_node.keys() {
+        if !nodes.contains(n) {
+            nodes.push(n);
+        }
+    }
+
+    let mut lanes = Vec::new();
+    let mut y = LANES_TOP;
+    for node in nodes {
+        let mut obs = by_node.remove(node).unwrap_or_default();
+        obs.sort_by_key(|o| o.at);
+        let rest: Vec<&Observation> = obs
+            .iter()
+            .copied()
+            .filter(|o| o.source == ObservationSource::Rest)
+            .collect();
+        let segments = rest_segments(&rest, t1, &sc, node);
+        let sql = sql_segments(&obs, t1, &sc, node);
+        lanes.push(Lane {
+            node: node.to_owned(),
+            y,
+            h: LANE_H,
+            label_y: y + LANE_H / 2.0 + 4.0,
+            sql_y: y + LANE_H + SQL_GAP,
+            sql_h: SQL_H,
+            has_rest: !rest.is_empty(),
+            segments,
+            sql,
+        });
+        y += LANE_STEP;
+    }
+
+    let mut gaps = Vec::new();
+    let writes = s.workload.as_ref().map(|w| {
+        let mut segments: Vec<Segment> = w
+            .servers
+            .iter()
+            .map(|sv| {
+                segment(
+                    &sc,
+                    sv.first,
+                    sv.last,
+                    "w-ok",
+                    format!("{} · TL {}", sv.server, sv.timeline),
+                    format!(
+                        "writes acknowledged by {} on timeline {}: {} rows, {} → {}",
+                        sv.server,
+                        sv.timeline,
+                        sv.rows,
+                        fmt::clock(sv.first),
+                        fmt::clock(sv.last)
+                    ),
+                )
+            })
+            .collect();
+        if let Some((a, b)) = w.max_gap {
+            let secs = w.max_gap_seconds.unwrap_or_else(|| fmt::between(a, b));
+            let label = format!("no writes {}", fmt::secs(secs));
+            let title = format!(
+                "longest gap between acknowledged writes: {} ({} → {})",
+                fmt::secs(secs),
+                fmt::clock(a),
+                fmt::clock(b)
+            );
+            segments.push(segment(&sc, a, b, "w-gap", label.clone(), title.clone()));
+            let x = sc.x(a);
+            let w = (sc.x(b) - x).max(2.0);
+            gaps.push(Band {
+                x,
+                w,
+                label_x: x + w / 2.0,
+                label,
+                title,
+            });
+        }
+        let lane = WritesLane {
+            y,
+            h: WRITES_H,
+            label_y: y + WRITES_H / 2.0 + 4.0,
+            segments,
+        };
+        y += WRITES_H + 12.0;
+        lane
+    });
+    let lanes_bottom = y - 8.0;
+
+    let mut markers = Vec::new();
+    let mut last_x = [f64::NEG_INFINITY; 2];
+    let mut events: Vec<_> = s
+        .events
+        .iter()
+        .filter(|e| e.kind != EventKind::Step)
+        .collect();
+    events.sort_by_key(|e| e.at);
+    for (i, e) in events.into_iter().enumerate() {
+        let x = sc.x(e.at);
+        // Two rows of numbered circles, so that close events do not hide each other.
+        let row = if x - last_x[0] >= 20.0 {
+            0
+        } else if x - last_x[1] >= 20.0 {
+            1
+        } else if last_x[0] <= last_x[1] {
+            0
+        } else {
+            1
+        };
+        last_x[row] = x;
+        let (class, kind) = match e.kind {
+            EventKind::Fault => ("m-fault", "fault"),
+            EventKind::Undo => ("m-undo", "undo"),
+            EventKind::Operation => ("m-op", "operation"),
+            EventKind::NewLeader => ("m-leader", "new leader"),
+            EventKind::Recovered => ("m-recovered", "recovered"),
+            EventKind::Step => ("m-step", "step"),
+        };
+        markers.push(Marker {
+            n: i + 1,
+            x,
+            cy: MARKER_ROW_Y[row],
+            class,
+            kind,
+            node: e.node.clone().unwrap_or_default(),
+            clock: fmt::clock(e.at),
+            offset: sc.offset(e.at),
+            description: e.description.clone(),
+        });
+    }
+
+    let axis_y = lanes_bottom + 6.0;
+    Some(Chart {
+        width: WIDTH,
+        height: axis_y + 22.0,
+        x0: X0,
+        x1: X1,
+        lanes_top: LANES_TOP - 4.0,
+        lanes_bottom,
+        axis_y,
+        lanes,
+        writes,
+        ticks: ticks(span),
+        markers,
+        gaps,
+        start: fmt::clock(t0),
+        span: fmt::secs(span),
+    })
+}
+
+fn segment(
+    sc: &Scale,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    class: &'static str,
+    label: String,
+    title: String,
+) -> Segment {
+    let x = sc.x(from);
+    let w = (sc.x(to) - x).max(1.0);
+    // Rough text width at 11px: about 6.2 px per character.
+    let show_label = w >= LABEL_MIN_W.max(label.chars().count() as f64 * 6.2 + 8.0);
+    Segment {
+        x,
+        w,
+        class,
+        show_label,
+        text_x: x + w / 2.0,
+        label,
+        title,
+    }
+}
+
+/// Role class and label of a REST observation.
+fn rest_state(o: &Observation) -> (&'static str, String) {
+    if !o.reachable {
+        return ("unreachable", "unreachable".to_owned());
+    }
+    let state = o.state.as_deref().unwrap_or("").to_ascii_lowercase();
+    let role = o.role.as_deref().unwrap_or("").to_ascii_lowercase();
+    let tl = o.timeline.map(|t| format!(" · TL {t}")).unwrap_or_default();
+    match state.as_str() {
+        "stopped" | "crashed" | "start failed" | "restart failed" | "stop failed" | "failed" => {
+            return ("stopped", state.clone());
+        }
+        "starting"
+        | "stopping"
+        | "restarting"
+        | "creating replica"
+        | "promoting"
+        | "demoting"
+        | "initializing new cluster"
+        | "running custom bootstrap script" => {
+            return ("starting", state.clone());
+        }
+        _ => {}
+    }
+    match role.as_str() {
+        "leader" | "primary" | "master" | "standby_leader" => ("leader", format!("{role}{tl}")),
+        "replica" | "sync_standby" | "standby" => ("replica", format!("{role}{tl}")),
+        "" => (
+            "unknown",
+            if state.is_empty() {
+                "unknown".to_owned()
+            } else {
+                state
+            },
+        ),
+        _ => ("unknown", role),
+    }
+}
+
+/// A run of identical state: from, to, class, label, detail for the tooltip.
+type Run = (DateTime<Utc>, DateTime<Utc>, &'static str, String, String);
+
+fn rest_segments(
+    rest: &[&Observation],
+    end: DateTime<Utc>,
+    sc: &Scale,
+    node: &str,
+) -> Vec<Segment> {
+    let mut runs: Vec<Run> = Vec::new();
+    for (i, o) in rest.iter().enumerate() {
+        let to = rest.get(i + 1).map_or(end, |n| n.at);
+        if to <= o.at && i + 1 < rest.len() {
+            continue;
+        }
+        let (class, label) = rest_state(o);
+        let detail = match (&o.error, &o.state) {
+            (Some(e), _) if !o.reachable => format!("REST unreachable: {e}"),
+            (_, Some(st)) => format!(
+                "role {}, state {st}{}",
+                o.role.as_deref().unwrap_or("?"),
+                o.timeline
+                    .map(|t| format!(", timeline {t}"))
+                    .unwrap_or_default()
+            ),
+            _ => label.clone(),
+        };
+        // Merge with the previous run when nothing visible changed (e.g. only the lag).
+        if let Some(last) = runs.last_mut()
+            && last.2 == class
+            && last.3 == label
+        {
+            last.1 = to;
+            continue;
+        }
+        runs.push((o.at, to, class, label, detail));
+    }
+    runs.into_iter()
+        .map(|(a, b, class, label, detail)| {
+            let title = format!(
+                "{node}: {detail}, {} → {} ({})",
+                fmt::clock(a),
+                fmt::clock(b),
+                fmt::secs(fmt::between(a, b))
+            );
+            segment(sc, a, b, class, label, title)
+        })
+        .collect()
+}
+
+/// SQL reachability: over TCP, or over SSH through the local socket. When both exist, the
+/// best answer wins (a node that is writable over SSH but unreachable over TCP is
+/// writable: that is exactly the split-brain case an auditor must see).
+fn sql_segments(obs: &[&Observation], end: DateTime<Utc>, sc: &Scale, node: &str) -> Vec<Segment> {
+    let sql: Vec<&Observation> = obs
+        .iter()
+        .copied()
+        .filter(|o| matches!(o.source, ObservationSource::Sql | ObservationSource::SqlSsh))
+        .collect();
+    let mut tcp: Option<&Observation> = None;
+    let mut ssh: Option<&Observation> = None;
+    let mut runs: Vec<(DateTime<Utc>, DateTime<Utc>, &'static str, &'static str)> = Vec::new();
+    for (i, o) in sql.iter().enumerate() {
+        match o.source {
+            ObservationSource::SqlSsh => ssh = Some(o),
+            _ => tcp = Some(o),
+        }
+        let to = sql.get(i + 1).map_or(end, |n| n.at);
+        // Samples taken at the same instant (TCP and SSH) make one state, not two.
+        if to <= o.at && i + 1 < sql.len() {
+            continue;
+        }
+        let rank = |x: Option<&Observation>| match x {
+            Some(o) if o.reachable && o.in_recovery == Some(false) => 3,
+            Some(o) if o.reachable => 2,
+            Some(_) => 1,
+            None => 0,
+        };
+        let best = rank(tcp).max(rank(ssh));
+        let via_ssh = rank(ssh) > rank(tcp);
+        let (class, what) = match best {
+            3 if via_ssh => ("sql-rw", "writable (reached over SSH only)"),
+            3 => ("sql-rw", "writable"),
+            2 if via_ssh => ("sql-ro", "read-only (reached over SSH only)"),
+            2 => ("sql-ro", "read-only (in recovery)"),
+            _ => ("sql-down", "not answering SQL"),
+        };
+        if let Some(last) = runs.last_mut()
+            && last.2 == class
+            && last.3 == what
+        {
+            last.1 = to;
+            continue;
+        }
+        runs.push((o.at, to, class, what));
+    }
+    runs.into_iter()
+        .map(|(a, b, class, what)| {
+            let title = format!(
+                "{node}: PostgreSQL {what}, {} → {} ({})",
+                fmt::clock(a),
+                fmt::clock(b),
+                fmt::secs(fmt::between(a, b))
+            );
+            let mut seg = segment(sc, a, b, class, String::new(), title);
+            seg.show_label = false;
+            seg
+        })
+        .collect()
+}
+
+fn ticks(span: f64) -> Vec<Tick> {
+    const STEPS: [f64; 12] = [
+        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+    ];
+    let step = STEPS
+        .iter()
+        .copied()
+        .find(|st| span / st <= 12.0)
+        .unwrap_or(3600.0);
+    let mut out = Vec::new();
+    let mut t = 0.0;
+    while t <= span + 1e-9 {
+        let label = if step >= 60.0 || span >= 120.0 {
+            format!("{}:{:02}", (t / 60.0).floor(), (t % 60.0).round())
+        } else {
+            format!("{t:.0} s")
+        };
+        out.push(Tick {
+            x: X0 + (X1 - X0) * (t / span),
+            label,
+        });
+        t += step;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::RunResults;
+
+    fn fixture(name: &str) -> RunResults {
+        let path = format!(
+            "{}/tests/fixtures/results/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn switchover_lanes_show_roles_over_time() {
+        let r = fixture("failed-run");
+        let s = r
+            .scenarios
+            .iter()
+            .find(|s| s.id == "ops-switchover")
+            .unwrap();
+        let order: Vec<String> = r.cluster.nodes.iter().map(|n| n.name.clone()).collect();
+        let c = chart(s, &order).unwrap();
+        let names: Vec<&str> = c.lanes.iter().map(|l| l.node.as_str()).collect();
+        assert_eq!(names, ["pg1", "pg2", "pg3"]);
+        let pg1: Vec<&str> = c.lanes[0].segments.iter().map(|s| s.class).collect();
+        assert_eq!(
+            pg1,
+            ["leader", "starting", "stopped", "starting", "stopped"]
+        );
+        let pg2: Vec<&str> = c.lanes[1]
+            .segments
+            .iter()
+            .map(|s| s.label.as_str())
+            .collect();
+        assert_eq!(pg2, ["replica · TL 1", "leader · TL 2"]);
+        // The last segment lasts until the end of the scenario.
+        let last = c.lanes[1].segments.last().unwrap();
+        assert!((last.x + last.w - X1).abs() < 0.01);
+        // Segments tile the lane without overlap.
+        for w in c.lanes[0].segments.windows(2) {
+            assert!((w[0].x + w[0].w - w[1].x).abs() < 0.01);
+        }
+        assert_eq!(c.markers.len(), 2);
+        assert_eq!(c.markers[1].kind, "new leader");
+        assert_eq!(c.gaps.len(), 1);
+        assert!(c.writes.is_some());
+    }
+
+    #[test]
+    fn sql_over_ssh_wins_over_tcp() {
+        let r = fixture("failed-run");
+        let mut s = r.scenarios[0].clone();
+        let t = s
+            .observations
+            .iter()
+            .find(|o| o.node == "pg1" && !o.reachable)
+            .unwrap()
+            .at;
+        s.observations.push(Observation {
+            at: t,
+            node: "pg1".into(),
+            source: ObservationSource::SqlSsh,
+            reachable: true,
+            in_recovery: Some(false),
+            ..Default::default()
+        });
+        s.observations.sort_by_key(|o| o.at);
+        let c = chart(&s, &[]).unwrap();
+        let pg1 = c.lanes.iter().find(|l| l.node == "pg1").unwrap();
+        assert!(pg1.sql.iter().all(|x| x.class == "sql-rw"), "{:?}", pg1.sql);
+        assert!(pg1.sql.iter().any(|x| x.title.contains("over SSH only")));
+    }
+
+    #[test]
+    fn skipped_scenario_has_no_chart() {
+        let r = fixture("interrupted-run");
+        assert!(chart(&r.scenarios[1], &[]).is_none());
+    }
+
+    #[test]
+    fn ticks_cover_the_span() {
+        let t = ticks(62.4);
+        assert_eq!(t.first().unwrap().label, "0 s");
+        assert_eq!(ticks(300.0)[1].label, "0:30");
+        assert!(t.len() <= 13 && t.len() >= 5);
+        let t = ticks(30.0);
+        assert_eq!(t[1].label, "5 s");
+    }
+}
