@@ -174,8 +174,17 @@ pub fn run(args: RunArgs) -> CommandResult {
     })
 }
 
+/// `--lab`: the lab's inventory, bringing the lab up first (or reusing it). This is the
+/// only place the run command knows about the lab; the engine never does.
 fn lab_inventory(dir: &Path) -> Result<PathBuf, Failure> {
-    crate::lab::ensure_up(dir).map_err(Failure::aborted)
+    let info = crate::lab::up(&crate::lab::UpOptions {
+        dir: dir.to_owned(),
+        reuse: true,
+        progress: true,
+        ..Default::default()
+    })
+    .map_err(Failure::aborted)?;
+    Ok(info.inventory)
 }
 
 fn resolve(r: Option<&crate::secret::SecretRef>) -> Result<Option<Secret>, Failure> {
