@@ -8,7 +8,14 @@ use common::*;
 fn run(path: &str, name: &str) -> (std::process::Output, serde_json::Value) {
     let (lab, _guard) = lab();
     let dir = report_dir(name);
-    let out = pgchaos(&["run", path, "--inventory", lab.inventory.to_str().unwrap(), "--report-dir", dir.to_str().unwrap()]);
+    let out = pgchaos(&[
+        "run",
+        path,
+        "--inventory",
+        lab.inventory.to_str().unwrap(),
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ]);
     let r = results(&dir);
     (out, r["scenarios"][0].clone())
 }
@@ -18,9 +25,17 @@ fn asynchronous_failover_with_a_lagging_replica_loses_acknowledged_writes() {
     let (out, s) = run("tests/scenarios/integrity-async-loss.yml", "async-loss");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(s["verdict"], "failed", "{s:#}");
-    let lost = s["workload"]["lost"].as_array().expect("workload result").len();
+    let lost = s["workload"]["lost"]
+        .as_array()
+        .expect("workload result")
+        .len();
     assert!(lost > 0, "no lost write detected: {:#}", s["workload"]);
-    let check = s["checks"].as_array().unwrap().iter().find(|c| c["name"] == "lost writes").expect("lost writes check");
+    let check = s["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "lost writes")
+        .expect("lost writes check");
     assert_eq!(check["passed"], false);
 }
 

@@ -294,10 +294,9 @@ fn dry_run(scenarios: &[LoadedScenario], inv: &LoadedInventory) {
         for (k, v) in &bindings {
             println!("  target {k} = {}", v.join(", "));
         }
-        let mut seq = 0;
         for (i, step) in sc.steps.iter().enumerate() {
             println!("  {}. {}", i + 1, crate::runner::describe_step(step));
-            seq += 1;
+            let seq = i as u32 + 1;
             let ctx = crate::fault::FaultContext {
                 inventory,
                 run_id: "DRYRUN",

@@ -104,10 +104,11 @@ impl World {
     pub fn leader(&self) -> Option<String> {
         let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
         for s in self.rest.values() {
-            if s.observation.reachable && self.fresh(s.observation.at) {
-                if let Some(l) = s.observation.cluster_leader.as_deref() {
-                    *votes.entry(l).or_default() += 1;
-                }
+            if s.observation.reachable
+                && self.fresh(s.observation.at)
+                && let Some(l) = s.observation.cluster_leader.as_deref()
+            {
+                *votes.entry(l).or_default() += 1;
             }
         }
         let best = votes.values().copied().max()?;
@@ -136,10 +137,10 @@ impl World {
 
     /// The member list: the leader's own view if fresh, else the newest fresh view.
     pub fn members(&self) -> Option<&[MemberView]> {
-        if let Some(l) = self.leader() {
-            if let Some(m) = self.rest(&l).and_then(|s| s.members.as_deref()) {
-                return Some(m);
-            }
+        if let Some(l) = self.leader()
+            && let Some(m) = self.rest(&l).and_then(|s| s.members.as_deref())
+        {
+            return Some(m);
         }
         self.rest
             .values()
@@ -151,10 +152,10 @@ impl World {
 
     /// The raw `/cluster` JSON matching [`World::members`].
     pub fn cluster_json(&self) -> Option<&serde_json::Value> {
-        if let Some(l) = self.leader() {
-            if let Some(j) = self.rest(&l).and_then(|s| s.cluster_json.as_ref()) {
-                return Some(j);
-            }
+        if let Some(l) = self.leader()
+            && let Some(j) = self.rest(&l).and_then(|s| s.cluster_json.as_ref())
+        {
+            return Some(j);
         }
         self.rest
             .values()
@@ -183,10 +184,11 @@ impl World {
             .into_iter()
             .flatten()
         {
-            if o.reachable && self.fresh(o.at) {
-                if let Some(r) = o.in_recovery {
-                    return if r { Tri::No } else { Tri::Yes };
-                }
+            if o.reachable
+                && self.fresh(o.at)
+                && let Some(r) = o.in_recovery
+            {
+                return if r { Tri::No } else { Tri::Yes };
             }
         }
         Tri::Unknown

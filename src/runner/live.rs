@@ -127,10 +127,10 @@ impl<'e> Live<'e> {
                             .count()
                     })
                     .unwrap_or(0);
-                if self.worst.as_ref().is_none_or(|(h, _)| healthy < *h) {
-                    if let Some(j) = self.world.cluster_json() {
-                        self.worst = Some((healthy, j.clone()));
-                    }
+                if self.worst.as_ref().is_none_or(|(h, _)| healthy < *h)
+                    && let Some(j) = self.world.cluster_json()
+                {
+                    self.worst = Some((healthy, j.clone()));
                 }
             }
         }
@@ -411,8 +411,10 @@ impl<'e> Live<'e> {
                 observed,
             );
         }
-        if let Some(r) = &wr {
-            if !r.failed_present.is_empty() {
+        if let Some(r) = &wr
+            && !r.failed_present.is_empty()
+        {
+            {
                 let n = r.failed_present.len();
                 self.push_data_check(
                     "no failed write present",
@@ -425,10 +427,12 @@ impl<'e> Live<'e> {
                 );
             }
         }
-        if v.lost_writes.is_none() && v.write_unavailable_max.is_none() && v.split_brain.is_none() {
-            if let Some(e) = self.workload_error.clone() {
-                self.engine.progress.line(&format!("    workload: {e}"));
-            }
+        if v.lost_writes.is_none()
+            && v.write_unavailable_max.is_none()
+            && v.split_brain.is_none()
+            && let Some(e) = self.workload_error.clone()
+        {
+            self.engine.progress.line(&format!("    workload: {e}"));
         }
     }
 

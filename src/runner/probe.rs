@@ -98,7 +98,8 @@ pub(crate) async fn sql_values(
     Ok(out)
 }
 
-/// Evaluates a probe condition (rate-limited unless `fresh` is required).
+/// Evaluates a probe condition, at most once a second (`fresh`, holds) or every two
+/// seconds (waits).
 pub(crate) async fn evaluate(
     live: &Live<'_>,
     c: &Condition,
@@ -106,12 +107,14 @@ pub(crate) async fn evaluate(
     fresh: bool,
 ) -> Eval {
     let key = format!("{c:?}");
-    if !fresh {
-        if let Some((at, e)) = cache.last.get(&key) {
-            if at.elapsed() < PROBE_EVERY {
-                return e.clone();
-            }
-        }
+    // Holds ask for `fresh` answers, but a probe opens connections: once a second is the
+    // resolution of probe conditions in holds too, while state conditions are evaluated
+    // on every sample.
+    let every = if fresh { PROBE_EVERY } else { PROBE_EVERY * 2 };
+    if let Some((at, e)) = cache.last.get(&key)
+        && at.elapsed() < every
+    {
+        return e.clone();
     }
     let e = probe(live, c).await;
     cache.last.insert(key, (Instant::now(), e.clone()));
@@ -380,25 +383,6 @@ async fn postgres_restarted(live: &Live<'_>, c: &crate::scenario::NodeBoolCond) 
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::render_sql;
-
-    #[test]
-    fn renders_target_placeholders() {
-        let mut b = crate::plan::Bindings::new();
-        b.insert("replicas".into(), vec!["pg2".into(), "pg3".into()]);
-        b.insert("primary".into(), vec!["pg1".into()]);
-        assert_eq!(
-            render_sql(
-                "select {replicas:count}, {primary}, x in ({replicas:list})",
-                &b
-            ),
-            "select 2, pg1, x in ('pg2', 'pg3')"
-        );
-    }
-}
-
 async fn settings_match(live: &Live<'_>, m: &crate::scenario::SettingsMatchCond) -> Eval {
     let list: Vec<String> = m
         .names
@@ -424,5 +408,24 @@ async fn settings_match(live: &Live<'_>, m: &crate::scenario::SettingsMatchCond)
             holds: false,
             observed: e,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render_sql;
+
+    #[test]
+    fn renders_target_placeholders() {
+        let mut b = crate::plan::Bindings::new();
+        b.insert("replicas".into(), vec!["pg2".into(), "pg3".into()]);
+        b.insert("primary".into(), vec!["pg1".into()]);
+        assert_eq!(
+            render_sql(
+                "select {replicas:count}, {primary}, x in ({replicas:list})",
+                &b
+            ),
+            "select 2, pg1, x in ('pg2', 'pg3')"
+        );
     }
 }
