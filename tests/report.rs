@@ -9,6 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
+use common::tool;
+
 const FIXTURES: [&str; 3] = ["failed-run", "interrupted-run", "aborted-run"];
 
 fn fixture(name: &str) -> PathBuf {
@@ -46,27 +50,8 @@ fn render(name: &str, out: &Path) {
     }
 }
 
-fn tool(name: &str, package: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("{name} is not installed: apt-get install {package}");
-}
-
 fn xsd() -> PathBuf {
-    // The schema Jenkins' xUnit plugin validates against, kept beside the repository.
-    let candidates = [
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas/junit-10.xsd"),
-        PathBuf::from("/work/shared/schemas/junit-10.xsd"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit-10.xsd"),
-    ];
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .expect("junit-10.xsd not found (../shared/schemas/junit-10.xsd)")
+    common::junit_xsd()
 }
 
 #[test]
@@ -206,7 +191,6 @@ fn html_report_renders_in_a_browser() {
         eprintln!("skipped: PGCHAOS_SKIP_BROWSER is set");
         return;
     }
-    let chromium = tool("chromium", "chromium");
     let dir = tempfile::tempdir().unwrap();
     render("failed-run", dir.path());
     let url = format!("file://{}", dir.path().join("index.html").display());
@@ -215,29 +199,7 @@ fn html_report_renders_in_a_browser() {
     let png = shots.join("failed-run.png");
     let _ = std::fs::remove_file(&png);
 
-    let browser = |extra: &[&str]| {
-        let profile = tempfile::tempdir().unwrap();
-        // `timeout` bounds a browser that would hang; Chromium exits by itself when done.
-        Command::new("timeout")
-            .arg("120")
-            .arg(&chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--hide-scrollbars",
-                "--window-size=1400,2400",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(extra)
-            .arg(&url)
-            .output()
-            .expect("failed to start chromium")
-    };
+    let browser = |extra: &[&str]| common::chromium(&url, extra);
 
     let dom = browser(&["--dump-dom"]);
     assert!(

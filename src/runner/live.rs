@@ -463,7 +463,7 @@ impl<'e> Live<'e> {
             .next_sample
             .saturating_sub(self.first_sample)
             .min(samples.len())];
-        let sb = split_brain_check(samples);
+        let sb = split_brain_check(samples, self.scenario.expected_split_brain.as_ref());
         if !sb.passed && self.verdict == Verdict::Passed && self.leader_at_start.is_some() {
             self.verdict = Verdict::Failed;
             self.reason = Some(format!("{}: {}", sb.name, sb.observed));
@@ -554,6 +554,9 @@ impl<'e> Live<'e> {
         }
         if let Some(r) = m.recovery_seconds {
             parts.push(format!("steady again {r:.1}s after the first fault"));
+        }
+        for c in self.checks.iter().filter(|c| c.passed && c.observed.starts_with("SPLIT BRAIN")) {
+            parts.push(format!("{} (expected for this failure mode)", c.observed));
         }
         for c in self.checks.iter().filter(|c| !c.passed).take(3) {
             parts.push(format!("{}: {}", c.name, c.observed));

@@ -456,9 +456,36 @@ pub(crate) fn metrics_from(
     }
 }
 
-/// Split brain over a scenario's samples, as a check.
-pub(crate) fn split_brain_check(samples: &[Sample]) -> CheckResult {
+/// Split brain over a scenario's samples, as a check: forbidden, or bounded when the
+/// scenario documents it as expected for its failure mode.
+pub(crate) fn split_brain_check(
+    samples: &[Sample],
+    expected: Option<&crate::scenario::ExpectedSplitBrain>,
+) -> CheckResult {
     let found = find_split_brain(samples);
+    if let Some(x) = expected {
+        let longest = found.iter().map(|s| (s.to - s.from).to_std().unwrap_or_default()).max();
+        let within = longest.is_none_or(|l| l <= x.max.get());
+        return CheckResult {
+            name: "split brain within its expected bound".into(),
+            step: None,
+            passed: within,
+            expected: format!(
+                "two nodes accepting writes for at most {} (expected for this failure mode: {})",
+                x.max,
+                x.reason.trim()
+            ),
+            observed: if found.is_empty() {
+                "no split brain observed".into()
+            } else {
+                format!(
+                    "SPLIT BRAIN observed: {}",
+                    found.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; ")
+                )
+            },
+            at: found.first().map(|s| s.from),
+        };
+    }
     let answered = samples.iter().any(|s| {
         matches!(
             s.observation.source,

@@ -67,6 +67,21 @@ pub struct Scenario {
     /// Upper bound of the scenario's run time; node-side dead man's switches fire after it.
     #[serde(default = "default_max_duration")]
     pub max_duration: HumanDuration,
+    /// A split brain this failure mode is known to cause (e.g. Patroni dead on the primary:
+    /// nothing demotes its PostgreSQL). The continuous check then bounds it instead of
+    /// forbidding it, and reports every window with this reason.
+    #[serde(default)]
+    pub expected_split_brain: Option<ExpectedSplitBrain>,
+}
+
+/// A split brain the scenario documents as expected, and its bound.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedSplitBrain {
+    /// Why this failure mode leaves two nodes accepting writes, in words (shown in reports).
+    pub reason: String,
+    /// The longest window of two writable nodes that still passes.
+    pub max: HumanDuration,
 }
 
 fn default_max_duration() -> HumanDuration {

@@ -153,3 +153,69 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// The path of an installed tool, or a failure saying which package to install.
+pub fn tool(name: &str, package: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{name} is not installed: apt-get install {package}");
+}
+
+/// The JUnit schema Jenkins' xUnit plugin validates against (shared/ beside the repository).
+pub fn junit_xsd() -> PathBuf {
+    let candidates = [
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas/junit-10.xsd"),
+        PathBuf::from("/work/shared/schemas/junit-10.xsd"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit-10.xsd"),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .expect("junit-10.xsd not found (../shared/schemas/junit-10.xsd)")
+}
+
+/// Validates a junit.xml with xmllint against [`junit_xsd`]; returns xmllint's output on failure.
+pub fn validate_junit(junit: &Path) -> Result<(), String> {
+    let out = Command::new(tool("xmllint", "libxml2-utils"))
+        .args(["--noout", "--schema"])
+        .arg(junit_xsd())
+        .arg(junit)
+        .output()
+        .expect("failed to run xmllint");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// Opens `url` in headless Chromium with `extra` flags (e.g. `--dump-dom`,
+/// `--screenshot=PATH`), as an auditor's browser would, bounded in time.
+pub fn chromium(url: &str, extra: &[&str]) -> Output {
+    let chromium = tool("chromium", "chromium");
+    let profile = tempfile::tempdir().unwrap();
+    // `timeout` bounds a browser that would hang; Chromium exits by itself when done.
+    Command::new("timeout")
+        .arg("120")
+        .arg(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1400,2400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("failed to start chromium")
+}
