@@ -780,14 +780,14 @@ impl Live<'_> {
                         )
                     })
                     .collect();
+                let (what, secs) = if self.engine.cancel.is_cancelled() {
+                    ("interrupted after", started.elapsed())
+                } else {
+                    ("not true within", within)
+                };
                 return Err(StepError::Failed(format!(
-                    "{} {:.1}s: {}",
-                    if self.engine.cancel.is_cancelled() {
-                        "interrupted after"
-                    } else {
-                        "not true within"
-                    },
-                    within.as_secs_f64(),
+                    "{what} {:.1}s: {}",
+                    secs.as_secs_f64(),
                     failed.join("; ")
                 )));
             }

@@ -72,23 +72,39 @@ pub struct Lab {
 static LAB: OnceLock<Lab> = OnceLock::new();
 static LOCK: Mutex<()> = Mutex::new(());
 
-/// Brings the lab up (or reuses it) and takes the test lock.
+/// Which Patroni the lab runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Patroni {
+    /// Debian's package (3.0.2 on Debian 12): the lab's default.
+    Debian,
+    /// 4.x from PyPI (`lab up --patroni4`).
+    V4,
+}
+
+/// Brings the default lab (Debian's Patroni) up, or reuses it, and takes the test lock.
 pub fn lab() -> (&'static Lab, MutexGuard<'static, ()>) {
+    lab_with(Patroni::Debian)
+}
+
+/// Brings the lab up with the given Patroni (rebuilding it when another version is up)
+/// and takes the test lock: the tests of one binary fault one shared cluster.
+pub fn lab_with(patroni: Patroni) -> (&'static Lab, MutexGuard<'static, ()>) {
     let guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let lab = LAB.get_or_init(|| {
-        let out = pgchaos(&["lab", "up", "--reuse"]);
-        assert!(
-            out.status.success(),
-            "pgchaos lab up failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut args = vec!["lab", "up", "--reuse"];
+        if patroni == Patroni::V4 {
+            args.push("--patroni4");
+        }
+        let mut out = pgchaos(&args);
+        if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("lab down") {
+            // A lab of another Patroni version (or size) is up: rebuild it.
+            let down = pgchaos(&["lab", "down"]);
+            assert!(down.status.success(), "pgchaos lab down failed: {}", text(&down));
+            out = pgchaos(&args);
+        }
+        assert!(out.status.success(), "pgchaos lab up failed:\n{}", text(&out));
         let inventory = lab_dir().join("inventory.yml");
-        assert!(
-            inventory.exists(),
-            "lab up did not write {}",
-            inventory.display()
-        );
+        assert!(inventory.exists(), "lab up did not write {}", inventory.display());
         Lab { inventory }
     });
     (lab, guard)
