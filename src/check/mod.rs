@@ -516,6 +516,13 @@ pub fn steady_state(w: &World, patroni_nodes: &[String]) -> (bool, String) {
     };
     let lt = w.leader_timeline();
     let mut problems = Vec::new();
+    // `/cluster` names the leader from the DCS key, which a node takes before its
+    // PostgreSQL has finished promoting: steady means the leader really accepts writes.
+    match w.writable(&leader) {
+        Tri::Yes => {}
+        Tri::No => problems.push(format!("leader {leader} is still read-only")),
+        Tri::Unknown => problems.push(format!("leader {leader} could not be asked whether it accepts writes")),
+    }
     for m in members {
         let on_tl = lt.is_some() && m.timeline == lt;
         if m.name == leader {

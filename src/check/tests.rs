@@ -204,12 +204,29 @@ fn member_condition_reports_what_it_saw() {
 fn steady_state_needs_every_patroni_node() {
     let mut w = World::new(Duration::from_secs(3));
     w.apply(&rest(0, "pg1", Some("pg1"), healthy("pg1", 1)));
+    w.apply(&sql(10, "pg1", Some(false)));
     let nodes: Vec<String> = vec!["pg1".into(), "pg2".into(), "pg3".into()];
     assert!(steady_state(&w, &nodes).0);
     let more: Vec<String> = vec!["pg1".into(), "pg4".into()];
     let (ok, why) = steady_state(&w, &more);
     assert!(!ok);
     assert!(why.contains("pg4 is not listed"), "{why}");
+}
+
+#[test]
+fn steady_state_needs_a_leader_that_accepts_writes() {
+    let nodes: Vec<String> = vec!["pg1".into(), "pg2".into(), "pg3".into()];
+    let mut w = World::new(Duration::from_secs(3));
+    w.apply(&rest(0, "pg1", Some("pg1"), healthy("pg1", 1)));
+    let (ok, why) = steady_state(&w, &nodes);
+    assert!(!ok);
+    assert!(why.contains("could not be asked"), "{why}");
+    w.apply(&sql(10, "pg1", Some(true)));
+    let (ok, why) = steady_state(&w, &nodes);
+    assert!(!ok);
+    assert!(why.contains("still read-only"), "{why}");
+    w.apply(&sql(20, "pg1", Some(false)));
+    assert!(steady_state(&w, &nodes).0);
 }
 
 #[test]
