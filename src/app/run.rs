@@ -167,6 +167,8 @@ pub fn run(args: RunArgs) -> CommandResult {
         print_summary(&results, &report_dir);
         Ok(match results.outcome {
             RunOutcome::Passed => ExitCode::Success,
+            // run_all settles the outcome; an unsettled one is not a success either.
+            RunOutcome::Running => ExitCode::ScenarioFailed,
             RunOutcome::Failed => ExitCode::ScenarioFailed,
             RunOutcome::Aborted { .. } => ExitCode::Aborted,
             RunOutcome::Interrupted => ExitCode::Interrupted,
