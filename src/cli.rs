@@ -196,6 +196,10 @@ pub struct LabUpArgs {
     /// Time allowed for the cluster to form.
     #[arg(long, default_value = "180s")]
     pub timeout: humantime::Duration,
+    /// How long a rebooted node stays down (default longer than Patroni's TTL, as real
+    /// hardware does).
+    #[arg(long, default_value = "30s")]
+    pub boot_delay: humantime::Duration,
 }
 
 /// A node argument.
