@@ -317,10 +317,14 @@ fn reboot_brings_a_replica_back_streaming_without_its_rules() {
     );
     // The session dies with the node: its exit status is not meaningful.
     let _ = ssh(&victim, "reboot");
-    wait_until("the node to boot again", lab.state.boot_delay + Duration::from_secs(60), || {
-        lab.init_pid(&victim).is_some_and(|p| p != before)
-            && ssh(&victim, "hostname").status.success()
-    });
+    wait_until(
+        "the node to boot again",
+        lab.state.boot_delay + Duration::from_secs(60),
+        || {
+            lab.init_pid(&victim).is_some_and(|p| p != before)
+                && ssh(&victim, "hostname").status.success()
+        },
+    );
     assert!(!ssh_ok(&victim, "iptables -S").contains("pgchaos-test"));
     wait_until(
         "the rebooted replica to stream",

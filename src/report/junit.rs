@@ -51,7 +51,10 @@ pub fn render_junit(results: &RunResults) -> Result<String, ReportError> {
     } else if results.outcome == RunOutcome::Interrupted {
         let _ = writeln!(out, "run INTERRUPTED (Ctrl-C / SIGTERM)");
     } else if results.outcome == RunOutcome::Running {
-        let _ = writeln!(out, "run NOT FINISHED (still running, or pgchaos was killed)");
+        let _ = writeln!(
+            out,
+            "run NOT FINISHED (still running, or pgchaos was killed)"
+        );
     }
     let _ = writeln!(
         out,

@@ -153,12 +153,18 @@ impl<'e> Live<'e> {
         let mut last = String::from("no observation yet");
         // With an entry point, steady also means it routes writes to the leader: a scenario
         // whose workload starts before HAProxy caught up would measure the previous one.
-        let entry = self.engine.inventory.entrypoints.haproxy.is_some().then(|| {
-            Condition::Haproxy(crate::scenario::HaproxyCond {
-                write_port_reaches: Some("leader".into()),
-                ..Default::default()
-            })
-        });
+        let entry = self
+            .engine
+            .inventory
+            .entrypoints
+            .haproxy
+            .is_some()
+            .then(|| {
+                Condition::Haproxy(crate::scenario::HaproxyCond {
+                    write_port_reaches: Some("leader".into()),
+                    ..Default::default()
+                })
+            });
         let mut probes = super::probe::ProbeCache::default();
         loop {
             self.fold();
@@ -168,7 +174,10 @@ impl<'e> Live<'e> {
                 let e = super::probe::evaluate(self, c, &mut probes, true).await;
                 if !e.holds {
                     ok = false;
-                    why = format!("HAProxy does not route writes to the leader yet: {}", e.observed);
+                    why = format!(
+                        "HAProxy does not route writes to the leader yet: {}",
+                        e.observed
+                    );
                 }
             }
             if ok {
@@ -571,7 +580,11 @@ impl<'e> Live<'e> {
         if let Some(r) = m.recovery_seconds {
             parts.push(format!("steady again {r:.1}s after the first fault"));
         }
-        for c in self.checks.iter().filter(|c| c.passed && c.observed.starts_with("SPLIT BRAIN")) {
+        for c in self
+            .checks
+            .iter()
+            .filter(|c| c.passed && c.observed.starts_with("SPLIT BRAIN"))
+        {
             parts.push(format!("{} (expected for this failure mode)", c.observed));
         }
         for c in self.checks.iter().filter(|c| !c.passed).take(3) {
