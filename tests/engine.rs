@@ -4,30 +4,10 @@ mod common;
 
 use common::*;
 
-fn run_scenario(path: &str, name: &str) -> (std::process::Output, std::path::PathBuf) {
-    let (lab, _guard) = lab();
-    let dir = report_dir(name);
-    let out = pgchaos(&[
-        "run",
-        path,
-        "--inventory",
-        lab.inventory.to_str().unwrap(),
-        "--report-dir",
-        dir.to_str().unwrap(),
-    ]);
-    (out, dir)
-}
-
-fn scenario_result(dir: &std::path::Path) -> serde_json::Value {
-    let r = results(dir);
-    r["scenarios"][0].clone()
-}
-
 #[test]
 fn kill_9_postgres_on_the_leader_keeps_leader_and_timeline() {
-    let (out, dir) = run_scenario("scenarios/runbook/primary-kill-postgres.yml", "kill9");
+    let (out, s) = run_on_lab("scenarios/runbook/primary-kill-postgres.yml", "kill9");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let s = scenario_result(&dir);
     assert_eq!(s["verdict"], "passed");
     assert_eq!(
         s["before"]["leader"], s["after"]["leader"],
@@ -42,9 +22,8 @@ fn kill_9_postgres_on_the_leader_keeps_leader_and_timeline() {
 
 #[test]
 fn stopping_patroni_on_the_leader_fails_over_and_the_old_leader_rejoins() {
-    let (out, dir) = run_scenario("scenarios/runbook/primary-stop-patroni.yml", "stop-patroni");
+    let (out, s) = run_on_lab("scenarios/runbook/primary-stop-patroni.yml", "stop-patroni");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let s = scenario_result(&dir);
     assert_eq!(s["verdict"], "passed");
     assert_ne!(s["before"]["leader"], s["after"]["leader"]);
     let before = s["before"]["timeline"].as_u64().unwrap();
@@ -58,9 +37,8 @@ fn stopping_patroni_on_the_leader_fails_over_and_the_old_leader_rejoins() {
 
 #[test]
 fn switchover_to_a_named_replica_through_the_rest_api() {
-    let (out, dir) = run_scenario("scenarios/ops/switchover.yml", "switchover");
+    let (out, s) = run_on_lab("scenarios/ops/switchover.yml", "switchover");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let s = scenario_result(&dir);
     assert_eq!(s["verdict"], "passed");
     assert_eq!(
         s["after"]["leader"].as_str(),
@@ -70,9 +48,8 @@ fn switchover_to_a_named_replica_through_the_rest_api() {
 
 #[test]
 fn a_false_expectation_fails_clearly_and_its_fault_is_undone() {
-    let (out, dir) = run_scenario("tests/scenarios/false-expectation.yml", "negative");
+    let (out, s) = run_on_lab("tests/scenarios/false-expectation.yml", "negative");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let s = scenario_result(&dir);
     assert_eq!(s["verdict"], "failed");
     let reason = s["reason"].as_str().unwrap_or_default();
     assert!(

@@ -5,24 +5,9 @@ mod common;
 
 use common::*;
 
-fn run(path: &str, name: &str) -> (std::process::Output, serde_json::Value) {
-    let (lab, _guard) = lab();
-    let dir = report_dir(name);
-    let out = pgchaos(&[
-        "run",
-        path,
-        "--inventory",
-        lab.inventory.to_str().unwrap(),
-        "--report-dir",
-        dir.to_str().unwrap(),
-    ]);
-    let r = results(&dir);
-    (out, r["scenarios"][0].clone())
-}
-
 #[test]
 fn asynchronous_failover_with_a_lagging_replica_loses_acknowledged_writes() {
-    let (out, s) = run("tests/scenarios/integrity-async-loss.yml", "async-loss");
+    let (out, s) = run_on_lab("tests/scenarios/integrity-async-loss.yml", "async-loss");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(s["verdict"], "failed", "{s:#}");
     let lost = s["workload"]["lost"]
@@ -41,7 +26,7 @@ fn asynchronous_failover_with_a_lagging_replica_loses_acknowledged_writes() {
 
 #[test]
 fn synchronous_mode_loses_no_acknowledged_write() {
-    let (out, s) = run("tests/scenarios/integrity-sync-no-loss.yml", "sync-no-loss");
+    let (out, s) = run_on_lab("tests/scenarios/integrity-sync-no-loss.yml", "sync-no-loss");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(s["verdict"], "passed");
     assert_eq!(s["workload"]["lost"].as_array().map(Vec::len), Some(0));

@@ -543,13 +543,7 @@ fn snapshot(label: &'static str, v: Option<&serde_json::Value>) -> SnapshotView 
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> RunResults {
-        let path = format!(
-            "{}/tests/fixtures/results/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
+    use crate::report::test_fixture as fixture;
 
     #[test]
     fn failed_scenarios_come_first_and_failed_checks_first() {

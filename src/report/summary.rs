@@ -163,13 +163,7 @@ fn code(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> RunResults {
-        let path = format!(
-            "{}/tests/fixtures/results/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
+    use crate::report::test_fixture as fixture;
 
     #[test]
     fn failed_run_summary() {

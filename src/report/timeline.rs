@@ -515,15 +515,8 @@ fn ticks(span: f64) -> Vec<Tick> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::RunResults;
 
-    fn fixture(name: &str) -> RunResults {
-        let path = format!(
-            "{}/tests/fixtures/results/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
+    use crate::report::test_fixture as fixture;
 
     #[test]
     fn switchover_lanes_show_roles_over_time() {

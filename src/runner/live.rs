@@ -248,7 +248,7 @@ impl<'e> Live<'e> {
             let now = Utc::now();
             self.steps.push(StepRecord {
                 index: i,
-                kind: super::steps::kind_name(step).into(),
+                kind: step.kind().into(),
                 description: super::steps::describe(step),
                 started_at: now,
                 finished_at: now,

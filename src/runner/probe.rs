@@ -123,41 +123,19 @@ pub(crate) async fn evaluate(
 
 async fn probe(live: &Live<'_>, c: &Condition) -> Eval {
     match c {
-        Condition::Sql(s) => match sql_values(live, &s.on, &s.query).await {
-            Ok(v) => {
-                let holds = !v.is_empty()
-                    && v.iter()
-                        .all(|(_, x)| x.as_deref() == Some(s.equals.as_str()));
-                Eval {
-                    holds,
-                    observed: fmt(&v),
-                }
-            }
-            Err(e) => Eval {
-                holds: false,
-                observed: e,
-            },
-        },
+        Condition::Sql(s) => all_equal(live, &s.on, &s.query, &s.equals).await,
         Condition::Setting(s) => {
             let on = match &s.node {
                 Some(t) => SqlEndpoint::Target(t.clone()),
                 None => SqlEndpoint::AllMembers,
             };
-            match sql_values(live, &on, &format!("SHOW {}", quote_ident(&s.name))).await {
-                Ok(v) => {
-                    let holds = !v.is_empty()
-                        && v.iter()
-                            .all(|(_, x)| x.as_deref() == Some(s.equals.as_str()));
-                    Eval {
-                        holds,
-                        observed: fmt(&v),
-                    }
-                }
-                Err(e) => Eval {
-                    holds: false,
-                    observed: e,
-                },
-            }
+            all_equal(
+                live,
+                &on,
+                &format!("SHOW {}", quote_ident(&s.name)),
+                &s.equals,
+            )
+            .await
         }
         Condition::Haproxy(h) => haproxy(live, h).await,
         Condition::PostgresRunning(n) => postgres_running(live, n).await,
@@ -290,6 +268,20 @@ async fn haproxy(live: &Live<'_>, h: &crate::scenario::HaproxyCond) -> Eval {
     Eval {
         holds,
         observed: seen.join("; "),
+    }
+}
+
+/// Holds when every node asked returns `want` as the first value.
+async fn all_equal(live: &Live<'_>, on: &SqlEndpoint, query: &str, want: &str) -> Eval {
+    match sql_values(live, on, query).await {
+        Ok(v) => Eval {
+            holds: !v.is_empty() && v.iter().all(|(_, x)| x.as_deref() == Some(want)),
+            observed: fmt(&v),
+        },
+        Err(e) => Eval {
+            holds: false,
+            observed: e,
+        },
     }
 }
 

@@ -13,33 +13,6 @@ use crate::inventory::Node;
 use crate::results::{CheckResult, CommandRecord, EventKind, StepOutcome, StepRecord};
 use crate::scenario::{Condition, Step, Via};
 
-/// The step kind as written in YAML.
-pub fn kind_name(step: &Step) -> &'static str {
-    match step {
-        Step::Signal(_) => "signal",
-        Step::Service(_) => "service",
-        Step::PgCtl(_) => "pg_ctl",
-        Step::Reboot(_) => "reboot",
-        Step::Poweroff(_) => "poweroff",
-        Step::PowerOn(_) => "power_on",
-        Step::Block(_) => "block",
-        Step::Isolate(_) => "isolate",
-        Step::Undo(_) => "undo",
-        Step::Switchover(_) => "switchover",
-        Step::Failover(_) => "failover",
-        Step::Restart(_) => "restart",
-        Step::Reinitialize(_) => "reinitialize",
-        Step::Reload(_) => "reload",
-        Step::PatchConfig(_) => "patch_config",
-        Step::StartPatroni(_) => "start_patroni",
-        Step::Sql(_) => "sql",
-        Step::Pgbench(_) => "pgbench",
-        Step::Shell(_) => "shell",
-        Step::Expect(_) => "expect",
-        Step::Hold(_) => "hold",
-    }
-}
-
 /// A one-line description of a step before targets are bound.
 pub fn describe(step: &Step) -> String {
     match step {
@@ -197,7 +170,7 @@ impl Live<'_> {
         }
         self.steps.push(StepRecord {
             index: i,
-            kind: kind_name(step).into(),
+            kind: step.kind().into(),
             description: desc,
             started_at,
             finished_at: Utc::now(),
@@ -282,7 +255,7 @@ impl Live<'_> {
         });
         // Register the undo even when injection failed half-way: undos are idempotent.
         if let Some(u) = action.undo {
-            let id = fault_id(step);
+            let id = step.step_id().map(str::to_owned);
             self.undo_stack.push(PendingUndo {
                 fault_id: id,
                 action: UndoAction::Remote(u),
@@ -915,22 +888,6 @@ pub fn endpoint_word(e: &crate::scenario::SqlEndpoint) -> String {
         SqlEndpoint::ReadPort => "read_port".into(),
         SqlEndpoint::AllMembers => "all_members".into(),
         SqlEndpoint::Target(t) => t.clone(),
-    }
-}
-
-fn fault_id(step: &Step) -> Option<String> {
-    match step {
-        Step::Signal(s) => s.id.clone(),
-        Step::Service(s) => s.id.clone(),
-        Step::PgCtl(s) => s.id.clone(),
-        Step::Reboot(s)
-        | Step::Poweroff(s)
-        | Step::PowerOn(s)
-        | Step::Isolate(s)
-        | Step::StartPatroni(s) => s.id.clone(),
-        Step::Block(b) => b.id.clone(),
-        Step::Shell(s) => s.id.clone(),
-        _ => None,
     }
 }
 

@@ -122,6 +122,23 @@ pub fn lab_with(patroni: Patroni) -> (&'static Lab, MutexGuard<'static, ()>) {
     (lab, guard)
 }
 
+/// Runs one scenario file against the lab into a fresh report directory; returns the
+/// process output and the scenario's result from results.json.
+pub fn run_on_lab(path: &str, name: &str) -> (Output, serde_json::Value) {
+    let (lab, _guard) = lab();
+    let dir = report_dir(name);
+    let out = pgchaos(&[
+        "run",
+        path,
+        "--inventory",
+        lab.inventory.to_str().unwrap(),
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let r = results(&dir);
+    (out, r["scenarios"][0].clone())
+}
+
 /// Runs a command on a lab node over SSH (through `pgchaos lab ssh`).
 pub fn on_node(node: &str, cmd: &str) -> Output {
     run_with_deadline(
