@@ -326,6 +326,16 @@ fn error_chain(e: &ReportError) -> String {
     s
 }
 
+/// A hand-made results file of `tests/fixtures/results/`, for reporters' unit tests.
+#[cfg(test)]
+pub(crate) fn test_fixture(name: &str) -> RunResults {
+    let path = format!(
+        "{}/tests/fixtures/results/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,14 +443,4 @@ mod tests {
             ReportError::Parse { .. }
         ));
     }
-}
-
-/// A hand-made results file of `tests/fixtures/results/`, for reporters' unit tests.
-#[cfg(test)]
-pub(crate) fn test_fixture(name: &str) -> RunResults {
-    let path = format!(
-        "{}/tests/fixtures/results/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
