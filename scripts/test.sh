@@ -16,6 +16,7 @@ fi
 need=()
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v chromium >/dev/null || need+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v pgbench >/dev/null || need+=(postgresql-client-15)
 command -v ip >/dev/null || need+=(iproute2)
