@@ -281,6 +281,16 @@ fn a_member_key_that_outlives_its_node_is_not_trusted() {
 }
 
 #[test]
+fn the_leader_timeline_comes_from_the_leader_itself() {
+    // The leader's member key in /cluster still says timeline 1 after it promoted itself.
+    let mut w = World::new(Duration::from_secs(3));
+    let mut s = rest(0, "pg1", Some("pg1"), healthy("pg1", 1));
+    s.observation.timeline = Some(2);
+    w.apply(&s);
+    assert_eq!(w.leader_timeline(), Some(2));
+}
+
+#[test]
 fn writable_unknown_is_not_false() {
     let b = bindings();
     let r = BTreeMap::new();

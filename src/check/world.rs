@@ -185,12 +185,13 @@ impl World {
         self.members()?.iter().find(|m| m.name == node)
     }
 
-    /// The leader's timeline.
+    /// The leader's timeline, as the leader itself reports it (`/cluster` carries the
+    /// timeline its member key had at its last update, which lags behind a promotion).
     pub fn leader_timeline(&self) -> Option<u64> {
         let l = self.leader()?;
-        self.member(&l)
-            .and_then(|m| m.timeline)
-            .or_else(|| self.rest(&l).and_then(|s| s.observation.timeline))
+        self.rest(&l)
+            .and_then(|s| s.observation.timeline)
+            .or_else(|| self.member(&l).and_then(|m| m.timeline))
     }
 
     /// Whether the node accepts writes, asked directly: SQL over TCP, else over SSH.
