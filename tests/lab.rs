@@ -91,7 +91,13 @@ impl Lab {
             if std::env::var_os("PGCHAOS_TEST_PATRONI4").is_some_and(|v| v == "1") {
                 args.push("--patroni4");
             }
-            let out = pgchaos(600, &args);
+            let mut out = pgchaos(600, &args);
+            if !out.status.success() && text(&out.stderr).contains("lab down") {
+                // Another suite left a lab of another Patroni version: rebuild it.
+                let down = pgchaos(120, &["down"]);
+                assert!(down.status.success(), "lab down failed: {}", text(&down.stderr));
+                out = pgchaos(600, &args);
+            }
             if out.status.success() {
                 Ok(())
             } else {

@@ -9,9 +9,7 @@ use common::*;
 
 #[test]
 fn the_seed_matrix_passes_on_the_lab_and_its_reports_render() {
-    // Patroni 4.x: Debian 12's 3.0.2 has a bug that faults-sigstop-patroni-primary exposes
-    // (a resumed leader overwrites the new leader's key; fixed upstream in 3.0.3), see
-    // scenarios/README.md. The other lab suites run against Debian's 3.0.2.
+    // Patroni 4.x, as every scenario suite: see common::run_on_lab.
     let (lab, _guard) = lab_with(Patroni::V4);
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("matrix-report");
     let _ = std::fs::remove_dir_all(&dir);
