@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use crate::inventory::{Inventory, Node, Ops, render};
 use crate::scenario::{
-    BlockAction, BlockStep, Direction, NodeStep, PgCtlMode, PgCtlStep, Process, Service,
+    BlockAction, BlockStep, Direction, NodeStep, PgCtlMode, PgCtlStep, PortSide, Process, Service,
     ServiceAction, ServiceStep, ShellStep, Signal, SignalStep, Step,
 };
 use crate::transport::shell_quote;
@@ -619,7 +619,11 @@ fn block_rules(s: &BlockStep, tag: &str, peers: &[String]) -> Vec<Rule> {
     };
     let rule = |peer: Option<&String>| {
         let mut spec: Vec<String> = vec!["-p".into(), "tcp".into()];
-        spec.extend(["--dport".into(), s.port.to_string()]);
+        let flag = match s.port_is {
+            PortSide::Destination => "--dport",
+            PortSide::Source => "--sport",
+        };
+        spec.extend([flag.into(), s.port.to_string()]);
         if let Some(p) = peer {
             spec.extend([addr_flag.into(), p.clone()]);
         }
@@ -692,7 +696,11 @@ fn block(s: &BlockStep, ctx: &FaultContext) -> Result<Action, FaultError> {
         Direction::Inbound => ("inbound", "from"),
         Direction::Outbound => ("outbound", "to"),
     };
-    let mut description = format!("{verb} {dir} tcp/{} on {}", s.port, names(&nodes));
+    let side = match s.port_is {
+        PortSide::Destination => "",
+        PortSide::Source => " (source port)",
+    };
+    let mut description = format!("{verb} {dir} tcp/{}{side} on {}", s.port, names(&nodes));
     if !s.peers.is_empty() {
         let _ = write!(description, " {prep} {}", s.peers.join(", "));
     }

@@ -466,6 +466,20 @@ fn block_inbound_from_peer_uses_source() {
 }
 
 #[test]
+fn block_by_source_port_cuts_a_service_stream() {
+    let a = action(json!({"block": {"target": "victim", "port": 5432, "direction": "outbound",
+        "port_is": "source", "peers": ["other"]}}));
+    assert!(
+        a.inject[0]
+            .script
+            .contains("-I OUTPUT 1 -p tcp --sport 5432 -d 10.0.0.2 -m comment"),
+        "{}",
+        a.inject[0].script
+    );
+    assert_eq!(a.description, "DROP outbound tcp/5432 (source port) on pg1 to other");
+}
+
+#[test]
 fn isolate_keeps_ssh_and_loopback_and_undo_is_exact() {
     let a = action(json!({"isolate": {"target": "victim"}}));
     let s = node_script(&a.inject[0], "pg1");

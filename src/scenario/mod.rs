@@ -478,6 +478,11 @@ pub struct BlockStep {
     /// Only traffic from (inbound) or to (outbound) these targets.
     #[serde(default)]
     pub peers: Vec<String>,
+    /// Whether `port` is the packets' destination port (default: connections to a service,
+    /// as the runbooks block them) or their source port (a service's own outgoing stream,
+    /// e.g. a walsender's WAL leaving the primary: `direction: outbound, port_is: source`).
+    #[serde(default)]
+    pub port_is: PortSide,
     /// A name for the fault.
     #[serde(default)]
     pub id: Option<String>,
@@ -492,6 +497,17 @@ pub enum BlockAction {
     Drop,
     /// Reject with a TCP reset.
     Reject,
+}
+
+/// Which port of a packet a block matches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PortSide {
+    /// `--dport`.
+    #[default]
+    Destination,
+    /// `--sport`.
+    Source,
 }
 
 /// Traffic direction.
