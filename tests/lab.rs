@@ -95,7 +95,11 @@ impl Lab {
             if !out.status.success() && text(&out.stderr).contains("lab down") {
                 // Another suite left a lab of another Patroni version: rebuild it.
                 let down = pgchaos(120, &["down"]);
-                assert!(down.status.success(), "lab down failed: {}", text(&down.stderr));
+                assert!(
+                    down.status.success(),
+                    "lab down failed: {}",
+                    text(&down.stderr)
+                );
                 out = pgchaos(600, &args);
             }
             if out.status.success() {

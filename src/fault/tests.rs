@@ -467,8 +467,10 @@ fn block_inbound_from_peer_uses_source() {
 
 #[test]
 fn block_by_source_port_cuts_a_service_stream() {
-    let a = action(json!({"block": {"target": "victim", "port": 5432, "direction": "outbound",
-        "port_is": "source", "peers": ["other"]}}));
+    let a = action(
+        json!({"block": {"target": "victim", "port": 5432, "direction": "outbound",
+        "port_is": "source", "peers": ["other"]}}),
+    );
     assert!(
         a.inject[0]
             .script
@@ -476,7 +478,10 @@ fn block_by_source_port_cuts_a_service_stream() {
         "{}",
         a.inject[0].script
     );
-    assert_eq!(a.description, "DROP outbound tcp/5432 (source port) on pg1 to other");
+    assert_eq!(
+        a.description,
+        "DROP outbound tcp/5432 (source port) on pg1 to other"
+    );
 }
 
 #[test]

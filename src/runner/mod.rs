@@ -460,67 +460,62 @@ pub(crate) fn metrics_from(
 }
 
 /// Split brain over a scenario's samples, as a check: forbidden, or bounded when the
-/// scenario documents it as expected for its failure mode.
+/// scenario documents it as expected for its failure mode. Either way it only passes when
+/// nodes were actually asked: no SQL answer at all means it could not be checked.
 pub(crate) fn split_brain_check(
     samples: &[Sample],
     expected: Option<&crate::scenario::ExpectedSplitBrain>,
 ) -> CheckResult {
+    use crate::results::ObservationSource;
     let found = find_split_brain(samples);
-    if let Some(x) = expected {
-        let longest = found
-            .iter()
-            .map(|s| (s.to - s.from).to_std().unwrap_or_default())
-            .max();
-        let within = longest.is_none_or(|l| l <= x.max.get());
-        return CheckResult {
-            name: "split brain within its expected bound".into(),
-            step: None,
-            passed: within,
-            expected: format!(
-                "two nodes accepting writes for at most {} (expected for this failure mode: {})",
-                x.max,
-                x.reason.trim()
-            ),
-            observed: if found.is_empty() {
-                "no split brain observed".into()
-            } else {
-                format!(
-                    "SPLIT BRAIN observed: {}",
-                    found
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )
-            },
-            at: found.first().map(|s| s.from),
-        };
-    }
     let answered = samples.iter().any(|s| {
         matches!(
             s.observation.source,
-            crate::results::ObservationSource::Sql | crate::results::ObservationSource::SqlSsh
+            ObservationSource::Sql | ObservationSource::SqlSsh
         ) && s.observation.reachable
     });
-    CheckResult {
-        name: "no split brain".into(),
-        step: None,
-        passed: found.is_empty() && answered,
-        expected:
-            "never two nodes accepting writes at the same time (asked directly over SQL or SSH)"
-                .into(),
-        observed: if !answered {
-            "no node answered a SQL sample: split brain could not be checked".into()
-        } else if found.is_empty() {
-            "at most one node accepted writes at any time".into()
-        } else {
-            found
+    let windows = found
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let observed = if !answered {
+        "no node answered a SQL sample: split brain could not be checked".into()
+    } else if found.is_empty() {
+        "at most one node accepted writes at any time".into()
+    } else {
+        format!("SPLIT BRAIN observed: {windows}")
+    };
+    let at = found.first().map(|s| s.from);
+    match expected {
+        Some(x) => {
+            let longest = found
                 .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
+                .map(|s| (s.to - s.from).to_std().unwrap_or_default())
+                .max();
+            CheckResult {
+                name: "split brain within its expected bound".into(),
+                step: None,
+                passed: answered && longest.is_none_or(|l| l <= x.max.get()),
+                expected: format!(
+                    "two nodes accepting writes for at most {} (expected for this failure mode: {})",
+                    x.max,
+                    x.reason.trim()
+                ),
+                observed,
+                at,
+            }
+        }
+        None => CheckResult {
+            name: "no split brain".into(),
+            step: None,
+            passed: answered && found.is_empty(),
+            expected:
+                "never two nodes accepting writes at the same time (asked directly over SQL or SSH)"
+                    .into(),
+            observed,
+            at,
         },
-        at: found.first().map(|s| s.from),
     }
 }
 
