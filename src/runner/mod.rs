@@ -534,3 +534,73 @@ pub(crate) fn event(kind: EventKind, node: Option<&str>, description: impl Into<
         description: description.into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::duration::HumanDuration;
+    use crate::results::ObservationSource;
+    use crate::scenario::ExpectedSplitBrain;
+
+    fn sql(ms: i64, node: &str, in_recovery: Option<bool>) -> Sample {
+        Sample {
+            observation: Observation {
+                at: Utc.timestamp_millis_opt(1_700_000_000_000 + ms).unwrap(),
+                node: node.into(),
+                source: ObservationSource::Sql,
+                reachable: in_recovery.is_some(),
+                in_recovery,
+                ..Default::default()
+            },
+            members: None,
+            cluster_json: None,
+        }
+    }
+
+    fn window_of(ms: i64) -> Vec<Sample> {
+        vec![
+            sql(0, "pg1", Some(false)),
+            sql(0, "pg2", Some(false)),
+            sql(ms, "pg1", Some(false)),
+            sql(ms, "pg2", Some(false)),
+            sql(ms + 100, "pg1", Some(true)),
+        ]
+    }
+
+    fn expected(max_ms: u64) -> ExpectedSplitBrain {
+        ExpectedSplitBrain {
+            reason: "no watchdog".into(),
+            max: HumanDuration(std::time::Duration::from_millis(max_ms)),
+        }
+    }
+
+    #[test]
+    fn a_split_brain_fails_unless_expected_and_within_its_bound() {
+        let s = window_of(500);
+        let c = split_brain_check(&s, None);
+        assert!(!c.passed);
+        assert!(
+            c.observed.starts_with("SPLIT BRAIN observed: pg1 and pg2"),
+            "{}",
+            c.observed
+        );
+        assert!(split_brain_check(&s, Some(&expected(1000))).passed);
+        assert!(!split_brain_check(&s, Some(&expected(100))).passed);
+    }
+
+    #[test]
+    fn nothing_asked_is_never_a_pass() {
+        let s = vec![sql(0, "pg1", None), sql(10, "pg2", None)];
+        for e in [None, Some(expected(1000))] {
+            let c = split_brain_check(&s, e.as_ref());
+            assert!(!c.passed);
+            assert!(
+                c.observed.contains("could not be checked"),
+                "{}",
+                c.observed
+            );
+        }
+    }
+}
