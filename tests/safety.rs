@@ -63,6 +63,21 @@ fn sigkill_mid_block_the_node_heals_itself_and_a_new_run_starts_cleanly() {
         !tagged_rules(&PATRONI_NODES).is_empty(),
         "the rule vanished with pgchaos: nothing left to prove"
     );
+    // While the fault is still in place, a new run refuses to start and names it.
+    let refused = pgchaos(&[
+        "run",
+        "scenarios/poc/haproxy-ports.yml",
+        "--inventory",
+        inv,
+        "--report-dir",
+        report_dir("refused").to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("left by an earlier pgchaos run") && err.contains("cleanup"),
+        "{err}"
+    );
     // max_duration 20s + margin 5s: the node-side switch must remove the rule by itself.
     assert!(
         eventually(Duration::from_secs(90), || tagged_rules(&PATRONI_NODES)
@@ -85,6 +100,45 @@ fn sigkill_mid_block_the_node_heals_itself_and_a_new_run_starts_cleanly() {
         "a new run did not start cleanly: {}",
         text(&out)
     );
+}
+
+#[test]
+fn cleanup_removes_what_a_killed_run_left() {
+    let (lab, _guard) = lab();
+    let inv = lab.inventory.to_str().unwrap();
+    let mut child = spawn_long_block(inv, &report_dir("cleanup"));
+    assert!(
+        eventually(Duration::from_secs(120), || !tagged_rules(&PATRONI_NODES)
+            .is_empty()),
+        "the block never appeared"
+    );
+    child.kill().expect("SIGKILL pgchaos");
+    let _ = child.wait();
+    let out = pgchaos(&["cleanup", "--inventory", inv]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        tagged_rules(&PATRONI_NODES).is_empty(),
+        "cleanup left rules: {:?}",
+        tagged_rules(&PATRONI_NODES)
+    );
+    for n in PATRONI_NODES {
+        let o = on_node(n, "ls /run/pgchaos 2>/dev/null | grep -c deadman || true");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "0",
+            "an armed switch is left on {n}"
+        );
+    }
+    let dir = report_dir("after-cleanup");
+    let again = pgchaos(&[
+        "run",
+        "scenarios/poc/haproxy-ports.yml",
+        "--inventory",
+        inv,
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
 }
 
 #[test]
