@@ -84,7 +84,13 @@ impl Engine {
             match r {
                 Ok(o) => {
                     for l in crate::fault::parse_leftovers(&o.stdout) {
-                        left.push(format!("{name}: {l}"));
+                        if l.blocks_run() {
+                            left.push(format!("{name}: {l}"));
+                        } else {
+                            // A switch that fired already undid its fault: worth telling,
+                            // not worth refusing.
+                            self.progress.line(&format!("note: {name}: {l}"));
+                        }
                     }
                 }
                 Err(e) => left.push(format!("{name}: could not list leftovers: {e}")),
