@@ -10,8 +10,9 @@ use common::*;
 
 const PATRONI_NODES: [&str; 3] = ["pg1", "pg2", "pg3"];
 
-fn spawn_long_block(inventory: &str, dir: &std::path::Path) -> std::process::Child {
-    Command::new(bin())
+/// Starts a run holding a port block and returns once the block is on a node.
+fn start_long_block(inventory: &str, dir: &std::path::Path) -> std::process::Child {
+    let child = Command::new(bin())
         .args([
             "run",
             "tests/scenarios/long-block.yml",
@@ -26,7 +27,25 @@ fn spawn_long_block(inventory: &str, dir: &std::path::Path) -> std::process::Chi
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("failed to start pgchaos")
+        .expect("failed to start pgchaos");
+    assert!(
+        eventually(Duration::from_secs(120), || !tagged_rules(&PATRONI_NODES)
+            .is_empty()),
+        "the block never appeared"
+    );
+    child
+}
+
+/// A short scenario that must run cleanly (exit 0) unless something blocks the run.
+fn quick_run(inventory: &str, name: &str) -> std::process::Output {
+    pgchaos(&[
+        "run",
+        "scenarios/poc/haproxy-ports.yml",
+        "--inventory",
+        inventory,
+        "--report-dir",
+        report_dir(name).to_str().unwrap(),
+    ])
 }
 
 fn wait_exit(
@@ -51,12 +70,7 @@ fn sigkill_mid_block_the_node_heals_itself_and_a_new_run_starts_cleanly() {
     let (lab, _guard) = lab();
     let inv = lab.inventory.to_str().unwrap();
     let dir = report_dir("sigkill");
-    let mut child = spawn_long_block(inv, &dir);
-    assert!(
-        eventually(Duration::from_secs(120), || !tagged_rules(&PATRONI_NODES)
-            .is_empty()),
-        "the block never appeared"
-    );
+    let mut child = start_long_block(inv, &dir);
     child.kill().expect("SIGKILL pgchaos");
     let _ = child.wait();
     assert!(
@@ -64,14 +78,7 @@ fn sigkill_mid_block_the_node_heals_itself_and_a_new_run_starts_cleanly() {
         "the rule vanished with pgchaos: nothing left to prove"
     );
     // While the fault is still in place, a new run refuses to start and names it.
-    let refused = pgchaos(&[
-        "run",
-        "scenarios/poc/haproxy-ports.yml",
-        "--inventory",
-        inv,
-        "--report-dir",
-        report_dir("refused").to_str().unwrap(),
-    ]);
+    let refused = quick_run(inv, "refused");
     assert_eq!(refused.status.code(), Some(3), "{}", text(&refused));
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -85,15 +92,7 @@ fn sigkill_mid_block_the_node_heals_itself_and_a_new_run_starts_cleanly() {
         "the dead man's switch did not remove the rule: {:?}",
         tagged_rules(&PATRONI_NODES)
     );
-    let dir2 = report_dir("after-sigkill");
-    let out = pgchaos(&[
-        "run",
-        "scenarios/poc/haproxy-ports.yml",
-        "--inventory",
-        inv,
-        "--report-dir",
-        dir2.to_str().unwrap(),
-    ]);
+    let out = quick_run(inv, "after-sigkill");
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -106,12 +105,7 @@ fn sigkill_mid_block_the_node_heals_itself_and_a_new_run_starts_cleanly() {
 fn cleanup_removes_what_a_killed_run_left() {
     let (lab, _guard) = lab();
     let inv = lab.inventory.to_str().unwrap();
-    let mut child = spawn_long_block(inv, &report_dir("cleanup"));
-    assert!(
-        eventually(Duration::from_secs(120), || !tagged_rules(&PATRONI_NODES)
-            .is_empty()),
-        "the block never appeared"
-    );
+    let mut child = start_long_block(inv, &report_dir("cleanup"));
     child.kill().expect("SIGKILL pgchaos");
     let _ = child.wait();
     let out = pgchaos(&["cleanup", "--inventory", inv]);
@@ -129,15 +123,7 @@ fn cleanup_removes_what_a_killed_run_left() {
             "an armed switch is left on {n}"
         );
     }
-    let dir = report_dir("after-cleanup");
-    let again = pgchaos(&[
-        "run",
-        "scenarios/poc/haproxy-ports.yml",
-        "--inventory",
-        inv,
-        "--report-dir",
-        dir.to_str().unwrap(),
-    ]);
+    let again = quick_run(inv, "after-cleanup");
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
 }
 
@@ -146,12 +132,7 @@ fn sigint_mid_scenario_undoes_faults_writes_reports_and_exits_130() {
     let (lab, _guard) = lab();
     let inv = lab.inventory.to_str().unwrap();
     let dir = report_dir("sigint");
-    let mut child = spawn_long_block(inv, &dir);
-    assert!(
-        eventually(Duration::from_secs(120), || !tagged_rules(&PATRONI_NODES)
-            .is_empty()),
-        "the block never appeared"
-    );
+    let mut child = start_long_block(inv, &dir);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
