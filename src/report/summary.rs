@@ -74,6 +74,25 @@ pub fn render_summary(r: &RunResults) -> String {
         let _ = writeln!(o);
     }
 
+    let repeated = repeat_stats(r);
+    if !repeated.is_empty() {
+        let _ = writeln!(
+            o,
+            "| Repeated scenario | Runs | Failover min / median / max | Write unavailability min / median / max |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|");
+        for (id, n, fo, un) in &repeated {
+            let _ = writeln!(
+                o,
+                "| `{}` | {n} | {} | {} |",
+                code(id),
+                spread(fo),
+                spread(un)
+            );
+        }
+        let _ = writeln!(o);
+    }
+
     let problems: Vec<_> = r
         .scenarios
         .iter()
@@ -155,6 +174,45 @@ fn md(s: &str) -> String {
 
 /// Text inside a code span: backticks cannot be escaped there, so they are replaced; pipes
 /// still break tables, so they are escaped (GitHub honours `\|` inside code in tables).
+/// Scenarios that ran more than once (`--repeat`, `--retries`), with their failover and
+/// write-unavailability times across runs.
+pub(crate) fn repeat_stats(r: &RunResults) -> Vec<(String, usize, Vec<f64>, Vec<f64>)> {
+    let mut by_id: std::collections::BTreeMap<&str, (usize, Vec<f64>, Vec<f64>)> =
+        Default::default();
+    for s in &r.scenarios {
+        let e = by_id.entry(&s.id).or_default();
+        e.0 += 1;
+        e.1.extend(s.metrics.failover_seconds);
+        e.2.extend(fmt::unavailable(s));
+    }
+    by_id
+        .into_iter()
+        .filter(|(_, (n, _, _))| *n > 1)
+        .map(|(id, (n, fo, un))| (id.to_owned(), n, fo, un))
+        .collect()
+}
+
+/// `min / median / max` of measured values, or "not measured".
+fn spread(v: &[f64]) -> String {
+    if v.is_empty() {
+        return "not measured".into();
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let median = if s.len() % 2 == 1 {
+        s[s.len() / 2]
+    } else {
+        (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0
+    };
+    format!(
+        "{} / {} / {} ({} of the runs)",
+        fmt::secs(s[0]),
+        fmt::secs(median),
+        fmt::secs(s[s.len() - 1]),
+        s.len()
+    )
+}
+
 fn code(s: &str) -> String {
     s.replace('`', "'").replace('|', "\\|").replace('\n', " ")
 }
@@ -164,6 +222,26 @@ mod tests {
     use super::*;
 
     use crate::report::test_fixture as fixture;
+
+    #[test]
+    fn repeated_scenarios_get_statistics() {
+        let mut r = fixture("failed-run");
+        let mut again = r.scenarios[0].clone();
+        again.attempt = 1;
+        again.metrics.failover_seconds = Some(4.0);
+        let first = r.scenarios[0].metrics.failover_seconds;
+        r.scenarios.push(again);
+        let stats = repeat_stats(&r);
+        let (_, n, fo, _) = stats
+            .iter()
+            .find(|(id, ..)| id == &r.scenarios[0].id)
+            .unwrap();
+        assert!(*n >= 2);
+        assert!(fo.contains(&4.0));
+        assert_eq!(fo.len(), usize::from(first.is_some()) + 1);
+        let s = render_summary(&r);
+        assert!(s.contains("| Repeated scenario | Runs |"), "{s}");
+    }
 
     #[test]
     fn failed_run_summary() {
