@@ -693,7 +693,8 @@ pub(crate) fn tail(s: &str, lines: usize, bytes: usize) -> String {
     out
 }
 
-fn group_of(path: &std::path::Path) -> String {
+/// The group of a scenario file: its directory's name.
+pub(crate) fn group_of(path: &std::path::Path) -> String {
     path.parent()
         .and_then(|p| p.file_name())
         .and_then(|n| n.to_str())

@@ -168,7 +168,9 @@ impl Engine {
     ) -> RunResults {
         let total = scenarios.len() * self.config.repeat.max(1) as usize;
         let mut n = 0;
-        'outer: for ls in scenarios {
+        let mut ran = 0;
+        'outer: for (index, ls) in scenarios.iter().enumerate() {
+            ran = index + 1;
             for _rep in 0..self.config.repeat.max(1) {
                 n += 1;
                 let mut attempt = 1;
@@ -214,6 +216,12 @@ impl Engine {
                     }
                     break;
                 }
+            }
+        }
+        // Scenarios that never ran are listed as skipped: a report must not hide them.
+        if results.outcome != RunOutcome::Running {
+            for ls in &scenarios[ran.min(scenarios.len())..] {
+                results.scenarios.push(skipped(ls));
             }
         }
         if results.outcome == RunOutcome::Running {
@@ -342,6 +350,38 @@ impl Engine {
         live.finish_workload().await;
 
         (live.finish(started_at, attempt).await, cont)
+    }
+}
+
+/// The result of a scenario the run stopped before.
+fn skipped(ls: &LoadedScenario) -> ScenarioResult {
+    let sc = &ls.scenario;
+    let now = Utc::now();
+    ScenarioResult {
+        id: sc.id.clone(),
+        title: sc.title.clone(),
+        group: sc.group.clone().unwrap_or_else(|| live::group_of(&ls.path)),
+        file: ls.path.display().to_string(),
+        tags: sc.tags.clone(),
+        covers: sc.covers.clone(),
+        documented: sc.documented.clone(),
+        observed: "not run: the run stopped before this scenario.".into(),
+        attempt: 1,
+        verdict: Verdict::Skipped,
+        reason: Some("the run stopped before this scenario".into()),
+        started_at: now,
+        finished_at: now,
+        targets: Default::default(),
+        before: Default::default(),
+        after: Default::default(),
+        steps: vec![],
+        checks: vec![],
+        events: vec![],
+        observations: vec![],
+        snapshots: Default::default(),
+        metrics: Default::default(),
+        workload: None,
+        logs: Default::default(),
     }
 }
 
