@@ -555,7 +555,11 @@ impl<'e> Live<'e> {
         if let Some(r) = m.recovery_seconds {
             parts.push(format!("steady again {r:.1}s after the first fault"));
         }
-        for c in self.checks.iter().filter(|c| c.passed && c.observed.starts_with("SPLIT BRAIN")) {
+        for c in self
+            .checks
+            .iter()
+            .filter(|c| c.passed && c.observed.starts_with("SPLIT BRAIN"))
+        {
             parts.push(format!("{} (expected for this failure mode)", c.observed));
         }
         for c in self.checks.iter().filter(|c| !c.passed).take(3) {

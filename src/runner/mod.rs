@@ -464,7 +464,10 @@ pub(crate) fn split_brain_check(
 ) -> CheckResult {
     let found = find_split_brain(samples);
     if let Some(x) = expected {
-        let longest = found.iter().map(|s| (s.to - s.from).to_std().unwrap_or_default()).max();
+        let longest = found
+            .iter()
+            .map(|s| (s.to - s.from).to_std().unwrap_or_default())
+            .max();
         let within = longest.is_none_or(|l| l <= x.max.get());
         return CheckResult {
             name: "split brain within its expected bound".into(),
@@ -480,7 +483,11 @@ pub(crate) fn split_brain_check(
             } else {
                 format!(
                     "SPLIT BRAIN observed: {}",
-                    found.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; ")
+                    found
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 )
             },
             at: found.first().map(|s| s.from),
