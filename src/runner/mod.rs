@@ -153,7 +153,7 @@ impl Engine {
                     .collect(),
                 versions,
             },
-            outcome: RunOutcome::Passed,
+            outcome: RunOutcome::Running,
             scenarios: Vec::new(),
         }
     }
@@ -216,13 +216,16 @@ impl Engine {
                 }
             }
         }
-        if results.outcome == RunOutcome::Passed
-            && results
+        if results.outcome == RunOutcome::Running {
+            results.outcome = if results
                 .scenarios
                 .iter()
-                .any(|s| !scenario_passed_finally(&results, s))
-        {
-            results.outcome = RunOutcome::Failed;
+                .all(|s| scenario_passed_finally(&results, s))
+            {
+                RunOutcome::Passed
+            } else {
+                RunOutcome::Failed
+            };
         }
         results.finished_at = Utc::now();
         results
