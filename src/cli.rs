@@ -74,6 +74,9 @@ pub struct RunArgs {
     /// it is up) and use its inventory.
     #[arg(long)]
     pub lab: bool,
+    /// With --lab: run the lab's Patroni 4.x from PyPI instead of Debian's package.
+    #[arg(long, requires = "lab")]
+    pub lab_patroni4: bool,
     /// Lab directory, with --lab.
     #[arg(long, env = "PGCHAOS_LAB_DIR", default_value = "/var/lib/pgchaos-lab")]
     pub lab_dir: PathBuf,
@@ -196,6 +199,10 @@ pub struct LabUpArgs {
     /// Time allowed for the cluster to form.
     #[arg(long, default_value = "180s")]
     pub timeout: humantime::Duration,
+    /// How long a rebooted node stays down (default longer than Patroni's TTL, as real
+    /// hardware does).
+    #[arg(long, default_value = "30s")]
+    pub boot_delay: humantime::Duration,
 }
 
 /// A node argument.

@@ -78,6 +78,9 @@ pub struct Versions {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum RunOutcome {
+    /// Still running when this file was written (reports are rewritten after every
+    /// scenario); a file left in this state belongs to a run that was killed.
+    Running,
     /// Every scenario passed.
     Passed,
     /// At least one scenario failed.

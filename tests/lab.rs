@@ -317,10 +317,14 @@ fn reboot_brings_a_replica_back_streaming_without_its_rules() {
     );
     // The session dies with the node: its exit status is not meaningful.
     let _ = ssh(&victim, "reboot");
-    wait_until("the node to boot again", Duration::from_secs(60), || {
-        lab.init_pid(&victim).is_some_and(|p| p != before)
-            && ssh(&victim, "hostname").status.success()
-    });
+    wait_until(
+        "the node to boot again",
+        lab.state.boot_delay + Duration::from_secs(60),
+        || {
+            lab.init_pid(&victim).is_some_and(|p| p != before)
+                && ssh(&victim, "hostname").status.success()
+        },
+    );
     assert!(!ssh_ok(&victim, "iptables -S").contains("pgchaos-test"));
     wait_until(
         "the rebooted replica to stream",
@@ -340,7 +344,7 @@ fn poweroff_keeps_a_node_down_until_power_on() {
         !tcp_open(ip, 22)
     });
     // Longer than a reboot's boot delay: a powered-off node does not come back by itself.
-    let hold = Instant::now() + lab.state.boot_delay * 3;
+    let hold = Instant::now() + lab.state.boot_delay + Duration::from_secs(10);
     while Instant::now() < hold {
         assert!(!tcp_open(ip, 22), "{victim} came back without power-on");
         std::thread::sleep(Duration::from_millis(250));

@@ -30,6 +30,7 @@ pub fn lab(args: LabArgs) -> CommandResult {
                 reuse: up.reuse,
                 patroni4: up.patroni4,
                 timeout: up.timeout.into(),
+                boot_delay: up.boot_delay.into(),
                 ..Default::default()
             };
             let info = lab::up(&opts).map_err(fail)?;

@@ -22,7 +22,7 @@ use crate::transport::Transport;
 pub fn run(args: RunArgs) -> CommandResult {
     let inventory_path = match (&args.inventory, args.lab) {
         (Some(p), _) => p.clone(),
-        (None, true) => lab_inventory(&args.lab_dir)?,
+        (None, true) => lab_inventory(&args.lab_dir, args.lab_patroni4)?,
         (None, false) => {
             return Err(Failure::bad_input(miette::miette!(
                 "give --inventory FILE or --lab"
@@ -167,6 +167,8 @@ pub fn run(args: RunArgs) -> CommandResult {
         print_summary(&results, &report_dir);
         Ok(match results.outcome {
             RunOutcome::Passed => ExitCode::Success,
+            // run_all settles the outcome; an unsettled one is not a success either.
+            RunOutcome::Running => ExitCode::ScenarioFailed,
             RunOutcome::Failed => ExitCode::ScenarioFailed,
             RunOutcome::Aborted { .. } => ExitCode::Aborted,
             RunOutcome::Interrupted => ExitCode::Interrupted,
@@ -176,10 +178,11 @@ pub fn run(args: RunArgs) -> CommandResult {
 
 /// `--lab`: the lab's inventory, bringing the lab up first (or reusing it). This is the
 /// only place the run command knows about the lab; the engine never does.
-fn lab_inventory(dir: &Path) -> Result<PathBuf, Failure> {
+fn lab_inventory(dir: &Path, patroni4: bool) -> Result<PathBuf, Failure> {
     let info = crate::lab::up(&crate::lab::UpOptions {
         dir: dir.to_owned(),
         reuse: true,
+        patroni4,
         progress: true,
         ..Default::default()
     })

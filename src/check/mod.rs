@@ -357,7 +357,28 @@ pub fn evaluate(c: &Condition, w: &World, ctx: &Context) -> Option<Eval> {
                             all = false;
                         }
                     }
-                    Some(x) => {
+                    Some(listed) => {
+                        // Anything but "stopped"/"failed" must be confirmed by the node itself.
+                        let positive = m.role.is_some()
+                            || m.on_leader_timeline == Some(true)
+                            || matches!(
+                                m.state,
+                                Some(
+                                    MemberState::Running
+                                        | MemberState::Streaming
+                                        | MemberState::Starting
+                                )
+                            );
+                        let own = w.corroborated(listed);
+                        if positive && own.is_none() && m.absent != Some(true) {
+                            seen.push(format!(
+                                "{n} listed as {} {} but its REST API does not answer",
+                                listed.role, listed.state
+                            ));
+                            all = false;
+                            continue;
+                        }
+                        let x = own.as_ref().unwrap_or(listed);
                         let on_tl = lt.is_some() && x.timeline == lt;
                         seen.push(format!(
                             "{n} {} {} tl {}",
@@ -516,7 +537,24 @@ pub fn steady_state(w: &World, patroni_nodes: &[String]) -> (bool, String) {
     };
     let lt = w.leader_timeline();
     let mut problems = Vec::new();
-    for m in members {
+    // `/cluster` names the leader from the DCS key, which a node takes before its
+    // PostgreSQL has finished promoting: steady means the leader really accepts writes.
+    match w.writable(&leader) {
+        Tri::Yes => {}
+        Tri::No => problems.push(format!("leader {leader} is still read-only")),
+        Tri::Unknown => problems.push(format!(
+            "leader {leader} could not be asked whether it accepts writes"
+        )),
+    }
+    for listed in members {
+        let Some(m) = w.corroborated(listed) else {
+            problems.push(format!(
+                "{} is listed as {} {} but its REST API does not answer",
+                listed.name, listed.role, listed.state
+            ));
+            continue;
+        };
+        let m = &m;
         let on_tl = lt.is_some() && m.timeline == lt;
         if m.name == leader {
             if m.role != "leader" || m.state != "running" {

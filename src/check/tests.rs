@@ -68,6 +68,22 @@ fn healthy(leader: &str, tl: u64) -> Vec<MemberView> {
         .collect()
 }
 
+/// Every node's own REST sample, each listing the same members.
+fn healthy_world(leader: &str, tl: u64) -> World {
+    let mut w = World::new(Duration::from_secs(3));
+    for (i, n) in ["pg1", "pg2", "pg3"].iter().enumerate() {
+        let mut s = rest(i as i64, n, Some(leader), healthy(leader, tl));
+        let me = healthy(leader, tl)
+            .into_iter()
+            .find(|m| m.name == *n)
+            .unwrap();
+        s.observation.state = Some(me.state);
+        s.observation.timeline = me.timeline;
+        w.apply(&s);
+    }
+    w
+}
+
 fn bindings() -> Bindings {
     let mut b = Bindings::new();
     b.insert("victim".into(), vec!["pg1".into()]);
@@ -183,7 +199,12 @@ fn member_condition_reports_what_it_saw() {
     let mut w = World::new(Duration::from_secs(3));
     let mut ms = healthy("pg2", 2);
     ms[0] = mv("pg1", "replica", "stopped", 1);
-    w.apply(&rest(0, "pg2", Some("pg2"), ms));
+    w.apply(&rest(0, "pg2", Some("pg2"), ms.clone()));
+    // pg1's own API answers: Patroni runs, PostgreSQL is stopped.
+    let mut own = rest(10, "pg1", Some("pg2"), ms);
+    own.observation.state = Some("stopped".into());
+    own.observation.timeline = Some(1);
+    w.apply(&own);
     let cond = Condition::Member(MemberCond {
         node: "victim".into(),
         role: Some(MemberRole::Replica),
@@ -202,14 +223,61 @@ fn member_condition_reports_what_it_saw() {
 
 #[test]
 fn steady_state_needs_every_patroni_node() {
-    let mut w = World::new(Duration::from_secs(3));
-    w.apply(&rest(0, "pg1", Some("pg1"), healthy("pg1", 1)));
+    let mut w = healthy_world("pg1", 1);
+    w.apply(&sql(10, "pg1", Some(false)));
     let nodes: Vec<String> = vec!["pg1".into(), "pg2".into(), "pg3".into()];
     assert!(steady_state(&w, &nodes).0);
     let more: Vec<String> = vec!["pg1".into(), "pg4".into()];
     let (ok, why) = steady_state(&w, &more);
     assert!(!ok);
     assert!(why.contains("pg4 is not listed"), "{why}");
+}
+
+#[test]
+fn steady_state_needs_a_leader_that_accepts_writes() {
+    let nodes: Vec<String> = vec!["pg1".into(), "pg2".into(), "pg3".into()];
+    let mut w = healthy_world("pg1", 1);
+    let (ok, why) = steady_state(&w, &nodes);
+    assert!(!ok);
+    assert!(why.contains("could not be asked"), "{why}");
+    w.apply(&sql(10, "pg1", Some(true)));
+    let (ok, why) = steady_state(&w, &nodes);
+    assert!(!ok);
+    assert!(why.contains("still read-only"), "{why}");
+    w.apply(&sql(20, "pg1", Some(false)));
+    assert!(steady_state(&w, &nodes).0);
+}
+
+#[test]
+fn a_member_key_that_outlives_its_node_is_not_trusted() {
+    let b = bindings();
+    let r = BTreeMap::new();
+    let nodes: Vec<String> = vec!["pg1".into(), "pg2".into(), "pg3".into()];
+    let c = ctx(&b, &r, &nodes);
+    // Only pg2 answers; its /cluster still lists pg1 (the victim) as streaming.
+    let mut w = World::new(Duration::from_secs(3));
+    w.apply(&rest(0, "pg2", Some("pg2"), healthy("pg2", 2)));
+    let mut down = rest(10, "pg1", None, vec![]);
+    down.observation.reachable = false;
+    down.members = None;
+    w.apply(&down);
+    let cond = Condition::Member(MemberCond {
+        node: "victim".into(),
+        role: Some(MemberRole::Replica),
+        state: Some(MemberState::Streaming),
+        absent: None,
+        on_leader_timeline: None,
+    });
+    let e = evaluate(&cond, &w, &c).unwrap();
+    assert!(!e.holds);
+    assert!(e.observed.contains("does not answer"), "{}", e.observed);
+    w.apply(&sql(20, "pg2", Some(false)));
+    let (ok, why) = steady_state(&w, &nodes);
+    assert!(!ok);
+    assert!(
+        why.contains("pg1 is listed as replica streaming but its REST API does not answer"),
+        "{why}"
+    );
 }
 
 #[test]

@@ -165,6 +165,21 @@ impl World {
             .and_then(|s| s.cluster_json.as_ref())
     }
 
+    /// A member as the node itself reports it (role, state and timeline from its own
+    /// fresh `GET /patroni`), or `None` when its REST API does not answer. `/cluster` alone
+    /// is not enough: a dead node's member key outlives it until the TTL expires, with
+    /// its last state (`streaming`) still in it.
+    pub fn corroborated(&self, view: &MemberView) -> Option<MemberView> {
+        let own = &self.rest(&view.name)?.observation;
+        Some(MemberView {
+            name: view.name.clone(),
+            role: own.role.clone().unwrap_or_else(|| view.role.clone()),
+            state: own.state.clone().unwrap_or_else(|| view.state.clone()),
+            timeline: own.timeline.or(view.timeline),
+            lag_bytes: view.lag_bytes,
+        })
+    }
+
     /// One member's entry in [`World::members`].
     pub fn member(&self, node: &str) -> Option<&MemberView> {
         self.members()?.iter().find(|m| m.name == node)

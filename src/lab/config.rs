@@ -91,6 +91,10 @@ postgresql:
   data_dir: /var/lib/postgresql/15/main
   bin_dir: /usr/lib/postgresql/15/bin
   pgpass: /var/lib/postgresql/.pgpass_patroni
+  # A replica created from a busy leader would otherwise wait for a spread checkpoint
+  # (minutes); production configurations usually ask for a fast one too.
+  basebackup:
+    - checkpoint: fast
   authentication:
     superuser:
       username: postgres

@@ -168,6 +168,9 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String, LabError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// How long a rebooted lab node stays down: longer than the TTL, like real hardware.
+pub const DEFAULT_BOOT_DELAY: Duration = Duration::from_secs(30);
+
 /// Options of `lab up`.
 #[derive(Clone, Debug)]
 pub struct UpOptions {
@@ -197,7 +200,10 @@ impl Default for UpOptions {
             reuse: false,
             patroni4: false,
             timeout: Duration::from_secs(180),
-            boot_delay: Duration::from_secs(2),
+            // A real server takes longer to reboot than Patroni's TTL (20 s here): a node
+            // back within the TTL would still hold its own leader key and no failover would
+            // follow, which is not what a reboot does to a production primary.
+            boot_delay: DEFAULT_BOOT_DELAY,
             timings: DcsTimings::default(),
             progress: true,
         }

@@ -172,7 +172,7 @@ impl LabState {
             nodes,
             patroni_nodes,
             patroni4,
-            boot_delay: Duration::from_secs(2),
+            boot_delay: super::DEFAULT_BOOT_DELAY,
             timings: DcsTimings::default(),
         })
     }

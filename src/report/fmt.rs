@@ -84,6 +84,7 @@ pub(crate) const VERDICTS: [Verdict; 5] = [
 /// Lowercase outcome word.
 pub(crate) fn outcome(o: &RunOutcome) -> &'static str {
     match o {
+        RunOutcome::Running => "running",
         RunOutcome::Passed => "passed",
         RunOutcome::Failed => "failed",
         RunOutcome::Aborted { .. } => "aborted",
@@ -94,6 +95,7 @@ pub(crate) fn outcome(o: &RunOutcome) -> &'static str {
 /// The outcome in one line, with the reason when aborted.
 pub(crate) fn outcome_line(o: &RunOutcome) -> String {
     match o {
+        RunOutcome::Running => "RUNNING (or killed)".to_owned(),
         RunOutcome::Passed => "PASSED".to_owned(),
         RunOutcome::Failed => "FAILED".to_owned(),
         RunOutcome::Aborted { reason } => format!("ABORTED: {reason}"),

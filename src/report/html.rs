@@ -173,6 +173,12 @@ struct MemberRow {
 
 fn view(r: &RunResults) -> View {
     let (outcome_detail, outcome) = match &r.outcome {
+        RunOutcome::Running => (
+            "the run had not finished when this report was written: it is still running, or \
+             pgchaos was killed (node-side dead man's switches undo its faults). Results are partial."
+                .to_owned(),
+            "running",
+        ),
         RunOutcome::Passed => ("every scenario passed".to_owned(), "passed"),
         RunOutcome::Failed => ("at least one scenario did not pass".to_owned(), "failed"),
         RunOutcome::Aborted { .. } => (

@@ -50,6 +50,11 @@ pub fn render_junit(results: &RunResults) -> Result<String, ReportError> {
         let _ = writeln!(out, "run ABORTED: {reason}");
     } else if results.outcome == RunOutcome::Interrupted {
         let _ = writeln!(out, "run INTERRUPTED (Ctrl-C / SIGTERM)");
+    } else if results.outcome == RunOutcome::Running {
+        let _ = writeln!(
+            out,
+            "run NOT FINISHED (still running, or pgchaos was killed)"
+        );
     }
     let _ = writeln!(
         out,

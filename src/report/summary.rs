@@ -9,6 +9,7 @@ use crate::results::{RunOutcome, RunResults, Verdict};
 pub fn render_summary(r: &RunResults) -> String {
     let mut o = String::new();
     let icon = match r.outcome {
+        RunOutcome::Running => "⏳",
         RunOutcome::Passed => "✅",
         RunOutcome::Failed => "❌",
         RunOutcome::Aborted { .. } => "🛑",

@@ -151,10 +151,35 @@ impl<'e> Live<'e> {
     pub(crate) async fn wait_steady(&mut self, within: Duration, what: &str) -> Result<(), String> {
         let started = Instant::now();
         let mut last = String::from("no observation yet");
+        // With an entry point, steady also means it routes writes to the leader: a scenario
+        // whose workload starts before HAProxy caught up would measure the previous one.
+        let entry = self
+            .engine
+            .inventory
+            .entrypoints
+            .haproxy
+            .is_some()
+            .then(|| {
+                Condition::Haproxy(crate::scenario::HaproxyCond {
+                    write_port_reaches: Some("leader".into()),
+                    ..Default::default()
+                })
+            });
+        let mut probes = super::probe::ProbeCache::default();
         loop {
             self.fold();
             let nodes = self.expected_members();
-            let (ok, why) = check::steady_state(&self.world, &nodes);
+            let (mut ok, mut why) = check::steady_state(&self.world, &nodes);
+            if ok && let Some(c) = &entry {
+                let e = super::probe::evaluate(self, c, &mut probes, true).await;
+                if !e.holds {
+                    ok = false;
+                    why = format!(
+                        "HAProxy does not route writes to the leader yet: {}",
+                        e.observed
+                    );
+                }
+            }
             if ok {
                 return Ok(());
             }
@@ -555,7 +580,11 @@ impl<'e> Live<'e> {
         if let Some(r) = m.recovery_seconds {
             parts.push(format!("steady again {r:.1}s after the first fault"));
         }
-        for c in self.checks.iter().filter(|c| c.passed && c.observed.starts_with("SPLIT BRAIN")) {
+        for c in self
+            .checks
+            .iter()
+            .filter(|c| c.passed && c.observed.starts_with("SPLIT BRAIN"))
+        {
             parts.push(format!("{} (expected for this failure mode)", c.observed));
         }
         for c in self.checks.iter().filter(|c| !c.passed).take(3) {

@@ -153,7 +153,7 @@ impl Engine {
                     .collect(),
                 versions,
             },
-            outcome: RunOutcome::Passed,
+            outcome: RunOutcome::Running,
             scenarios: Vec::new(),
         }
     }
@@ -216,13 +216,16 @@ impl Engine {
                 }
             }
         }
-        if results.outcome == RunOutcome::Passed
-            && results
+        if results.outcome == RunOutcome::Running {
+            results.outcome = if results
                 .scenarios
                 .iter()
-                .any(|s| !scenario_passed_finally(&results, s))
-        {
-            results.outcome = RunOutcome::Failed;
+                .all(|s| scenario_passed_finally(&results, s))
+            {
+                RunOutcome::Passed
+            } else {
+                RunOutcome::Failed
+            };
         }
         results.finished_at = Utc::now();
         results
@@ -464,7 +467,10 @@ pub(crate) fn split_brain_check(
 ) -> CheckResult {
     let found = find_split_brain(samples);
     if let Some(x) = expected {
-        let longest = found.iter().map(|s| (s.to - s.from).to_std().unwrap_or_default()).max();
+        let longest = found
+            .iter()
+            .map(|s| (s.to - s.from).to_std().unwrap_or_default())
+            .max();
         let within = longest.is_none_or(|l| l <= x.max.get());
         return CheckResult {
             name: "split brain within its expected bound".into(),
@@ -480,7 +486,11 @@ pub(crate) fn split_brain_check(
             } else {
                 format!(
                     "SPLIT BRAIN observed: {}",
-                    found.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; ")
+                    found
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 )
             },
             at: found.first().map(|s| s.from),

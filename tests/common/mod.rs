@@ -99,12 +99,24 @@ pub fn lab_with(patroni: Patroni) -> (&'static Lab, MutexGuard<'static, ()>) {
         if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("lab down") {
             // A lab of another Patroni version (or size) is up: rebuild it.
             let down = pgchaos(&["lab", "down"]);
-            assert!(down.status.success(), "pgchaos lab down failed: {}", text(&down));
+            assert!(
+                down.status.success(),
+                "pgchaos lab down failed: {}",
+                text(&down)
+            );
             out = pgchaos(&args);
         }
-        assert!(out.status.success(), "pgchaos lab up failed:\n{}", text(&out));
+        assert!(
+            out.status.success(),
+            "pgchaos lab up failed:\n{}",
+            text(&out)
+        );
         let inventory = lab_dir().join("inventory.yml");
-        assert!(inventory.exists(), "lab up did not write {}", inventory.display());
+        assert!(
+            inventory.exists(),
+            "lab up did not write {}",
+            inventory.display()
+        );
         Lab { inventory }
     });
     (lab, guard)
@@ -205,7 +217,11 @@ pub fn validate_junit(junit: &Path) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 

@@ -76,17 +76,20 @@ start() {
     mkdir -p "$RUN" "${LOG%/*}"
     # A new session, a clean environment, the service's user: what systemd would give.
     # Neither setsid (not a group leader here) nor setpriv forks, so $! is the main PID.
+    # A background job of a non-interactive shell ignores SIGINT and SIGQUIT (POSIX);
+    # systemd starts services with default dispositions, so `env --default-signal`
+    # restores them: otherwise Patroni would ignore the runbook's Ctrl+C (SIGINT).
     (
         cd / || exit 1
         if [ "$1" = etcd ] && [ -r /etc/default/etcd ]; then
             set -a; . /etc/default/etcd; set +a
         fi
         if [ "$RUN_AS" = root ]; then
-            exec setsid env PATH="$PATH" LANG=C.UTF-8 HOME="$HOME_DIR" \
+            exec setsid env --default-signal=INT,QUIT PATH="$PATH" LANG=C.UTF-8 HOME="$HOME_DIR" \
                 $(env | grep '^ETCD_') $CMD
         fi
         exec setsid setpriv --reuid="$RUN_AS" --regid="$RUN_AS" --init-groups \
-            env -i PATH="$PATH" LANG=C.UTF-8 HOME="$HOME_DIR" USER="$RUN_AS" LOGNAME="$RUN_AS" \
+            env -i --default-signal=INT,QUIT PATH="$PATH" LANG=C.UTF-8 HOME="$HOME_DIR" USER="$RUN_AS" LOGNAME="$RUN_AS" \
             $(env | grep '^ETCD_') $CMD
     ) </dev/null >>"$LOG" 2>&1 &
     echo $! > "$RUN/$1.pid"
