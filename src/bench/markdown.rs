@@ -455,7 +455,7 @@ fn overhead_section(o: &mut String, r: &BenchReport) -> std::fmt::Result {
         };
         writeln!(
             o,
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} – {:.2} |",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} ({:.2}; {:.2}) | {:.2} – {:.2} |",
             m.label,
             s.scenarios,
             s.total,
@@ -463,6 +463,8 @@ fn overhead_section(o: &mut String, r: &BenchReport) -> std::fmt::Result {
             s.actions,
             s.before_steps,
             s.own,
+            s.after_recovery,
+            s.outside_scenarios,
             s.own_percent_low(),
             s.own_percent_high()
         )?;
@@ -556,6 +558,8 @@ mod tests {
                 actions: 3.0,
                 before_steps: 0.5,
                 own: 1.5,
+                after_recovery: 0.5,
+                outside_scenarios: 0.5,
             },
         ));
         let md = render(&r);

@@ -36,6 +36,10 @@ pub struct TimeSplit {
     pub before_steps: f64,
     /// pgchaos's own time.
     pub own: f64,
+    /// Part of `own`: after recovery (workload verification, Patroni log collection).
+    pub after_recovery: f64,
+    /// Part of `own`: outside every scenario (preflight, reports between scenarios).
+    pub outside_scenarios: f64,
 }
 
 impl TimeSplit {
@@ -60,6 +64,7 @@ pub fn split(results: &RunResults) -> TimeSplit {
         total: secs(results.started_at, results.finished_at),
         ..Default::default()
     };
+    let mut inside = 0.0;
     for s in results
         .scenarios
         .iter()
@@ -70,7 +75,10 @@ pub fn split(results: &RunResults) -> TimeSplit {
         out.waiting += one.waiting;
         out.actions += one.actions;
         out.before_steps += one.before_steps;
+        out.after_recovery += one.after_recovery;
+        inside += one.total;
     }
+    out.outside_scenarios = (out.total - inside).max(0.0);
     out.own = (out.total - out.waiting - out.actions - out.before_steps).max(0.0);
     out
 }
@@ -88,6 +96,7 @@ pub fn split_scenario(s: &ScenarioResult) -> TimeSplit {
     let before_steps = first.map_or(0.0, |f| secs(s.started_at, f));
     let mut waiting = 0.0;
     let mut actions = 0.0;
+    let mut after_recovery = 0.0;
     for st in &ran {
         let d = secs(st.started_at, st.finished_at);
         match st.kind.as_str() {
@@ -110,7 +119,9 @@ pub fn split_scenario(s: &ScenarioResult) -> TimeSplit {
             .filter(|e| e.kind == EventKind::Recovered && e.at >= last)
             .map(|e| e.at)
             .max();
-        waiting += secs(last, recovered.unwrap_or(s.finished_at));
+        let end = recovered.unwrap_or(s.finished_at);
+        waiting += secs(last, end);
+        after_recovery = secs(end, s.finished_at);
     }
     let (waiting, actions, before_steps) = if first.is_none() {
         // Nothing ran: the whole attempt was the steady-state wait before the first step.
@@ -125,6 +136,8 @@ pub fn split_scenario(s: &ScenarioResult) -> TimeSplit {
         actions,
         before_steps,
         own: (total - waiting - actions - before_steps).max(0.0),
+        after_recovery,
+        outside_scenarios: 0.0,
     }
 }
 
@@ -205,6 +218,7 @@ mod tests {
         assert!((x.actions - 1.2).abs() < 1e-6, "{x:?}");
         // 0.1 s around the fault's command + 0.2 s after recovery.
         assert!((x.own - 0.3).abs() < 1e-6, "{x:?}");
+        assert!((x.after_recovery - 0.2).abs() < 1e-6, "{x:?}");
     }
 
     #[test]
@@ -231,6 +245,7 @@ mod tests {
         assert_eq!(x.scenarios, 1);
         assert!((x.total - 12.0).abs() < 1e-6);
         assert!((x.own - 2.0).abs() < 1e-6, "{x:?}");
+        assert!((x.outside_scenarios - 2.0).abs() < 1e-6, "{x:?}");
         assert!((x.own_percent_low() - 100.0 * 2.0 / 12.0).abs() < 1e-6);
     }
 }
