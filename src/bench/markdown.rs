@@ -51,6 +51,16 @@ fn render_into(o: &mut String, r: &BenchReport) -> std::fmt::Result {
         r.cpu_model.as_deref().unwrap_or("unknown"),
         r.kernel.as_deref().unwrap_or("unknown")
     )?;
+    writeln!(
+        o,
+        "- pgchaos build: **{}** profile{}",
+        r.profile,
+        if r.profile == "debug" {
+            " (unoptimised: CPU figures are higher than a release build's)"
+        } else {
+            ""
+        }
+    )?;
     writeln!(o, "- at the start: {}", r.started.describe())?;
     if let Some(f) = &r.finished {
         writeln!(o, "- at the end: {}", f.describe())?;
@@ -283,10 +293,12 @@ fn observe_section(o: &mut String, r: &BenchReport) -> std::fmt::Result {
          unreachable counts are of the Patroni nodes. Rates are `observe::sample_rates` over the window \
          (samples − 1 over the time between the first and the last), per node and source; \
          one REST sample is two HTTP requests. CPU is `getrusage(RUSAGE_SELF)` user + \
-         system over wall time (every thread of pgchaos), plus the CPU of the ssh \
-         ControlMaster processes pgchaos started, from `/proc/PID/stat`; shown as % of one \
+         system over wall time (every thread of pgchaos), plus the CPU of the `ssh` \
+         ControlMaster processes pgchaos started, from `/proc/PID/stat` (only those: when \
+         the bench built the lab, the whole cluster runs under it); shown as % of one \
          core. Peak RSS is `VmHWM` after resetting it (`/proc/self/clear_refs`) at the start \
-         of the window. The default interval is 250 ms (4 samples/s); 100 ms is what the \
+         of the window; the timeline keeps every sample of a run (with its raw `/cluster` \
+         JSON) in memory, so it grows with the window and the number of nodes. The default interval is 250 ms (4 samples/s); 100 ms is what the \
          10 samples/s target needs. The larger cluster is the lab rebuilt with more \
          Patroni nodes (`lab up --nodes N`) when the bench runs against the lab.\n"
     )?;

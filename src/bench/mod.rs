@@ -107,6 +107,8 @@ pub struct BenchReport {
     pub cpu_model: Option<String>,
     /// Kernel release.
     pub kernel: Option<String>,
+    /// Build profile of this binary (`debug` or `release`): CPU figures depend on it.
+    pub profile: &'static str,
     /// The machine when the bench started.
     pub started: MachineLoad,
     /// The machine when it ended.
@@ -148,6 +150,11 @@ impl BenchReport {
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .ok()
                 .map(|s| s.trim().to_owned()),
+            profile: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            },
             started: MachineLoad::now(),
             finished: None,
             inventory: inventory.display().to_string(),
@@ -351,11 +358,12 @@ pub async fn measure_observation(
     let spares = inv.nodes_with(crate::inventory::Role::Spare).count();
     for interval in &opts.intervals {
         let label = observe_label(nodes, spares, *interval);
-        let m = measured(format!("observation, {label}"), async {
+        let mut m = measured(format!("observation, {label}"), async {
             let ctl = control_dir("obs")?;
             observe::measure(inv.clone(), &ctl, *interval, opts.observe_for).await
         })
         .await;
+        m.label = label;
         report.observe.push(m);
     }
 }

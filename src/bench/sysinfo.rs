@@ -63,14 +63,17 @@ pub fn self_cpu_seconds() -> f64 {
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
-/// CPU seconds of every live descendant of this process (the ssh ControlMaster processes
-/// openssh starts), from `/proc/PID/stat`. `getrusage(RUSAGE_CHILDREN)` would only count
-/// children that have exited, and the masters live as long as the transport.
-pub fn descendants_cpu_seconds() -> HashMap<i32, f64> {
+/// CPU seconds of every live `ssh` process descending from this one (the ControlMaster
+/// processes openssh starts), from `/proc/PID/stat`. `getrusage(RUSAGE_CHILDREN)` would
+/// only count children that have exited, and the masters live as long as the transport.
+/// Other descendants are left out on purpose: a lab this process brought up runs the whole
+/// cluster under it.
+pub fn ssh_descendants_cpu_seconds() -> HashMap<i32, f64> {
     let ticks = clock_ticks();
     let me = std::process::id() as i32;
     let mut parent: HashMap<i32, i32> = HashMap::new();
     let mut cpu: HashMap<i32, f64> = HashMap::new();
+    let mut is_ssh: HashMap<i32, bool> = HashMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return HashMap::new();
     };
@@ -83,10 +86,12 @@ pub fn descendants_cpu_seconds() -> HashMap<i32, f64> {
         };
         if let Some((ppid, user, system)) = parse_stat(&stat) {
             parent.insert(pid, ppid);
+            is_ssh.insert(pid, command_name(&stat) == Some("ssh"));
             cpu.insert(pid, (user + system) as f64 / ticks);
         }
     }
     cpu.into_iter()
+        .filter(|(pid, _)| is_ssh.get(pid).copied().unwrap_or(false))
         .filter(|(pid, _)| {
             let mut p = *pid;
             // Bounded walk: a pid table changing under us must not loop forever.
@@ -113,6 +118,11 @@ pub fn parse_stat(stat: &str) -> Option<(i32, u64, u64)> {
         f.get(11)?.parse().ok()?,
         f.get(12)?.parse().ok()?,
     ))
+}
+
+/// The command name (field 2) of a `/proc/PID/stat` line.
+pub fn command_name(stat: &str) -> Option<&str> {
+    Some(&stat[stat.find('(')? + 1..stat.rfind(')')?])
 }
 
 fn clock_ticks() -> f64 {
@@ -165,7 +175,7 @@ pub struct CpuUse {
     pub wall_seconds: f64,
     /// CPU seconds of this process.
     pub own_cpu_seconds: f64,
-    /// CPU seconds of its descendants (ssh masters) within the window.
+    /// CPU seconds of its `ssh` descendants (ControlMasters) within the window.
     pub children_cpu_seconds: f64,
 }
 
@@ -186,7 +196,7 @@ impl CpuMeter {
     /// Starts measuring now.
     pub fn start() -> Self {
         Self {
-            children: descendants_cpu_seconds(),
+            children: ssh_descendants_cpu_seconds(),
             own: self_cpu_seconds(),
             started: Instant::now(),
         }
@@ -197,7 +207,7 @@ impl CpuMeter {
     pub fn stop(&self) -> CpuUse {
         let own = self_cpu_seconds() - self.own;
         let wall = self.started.elapsed().as_secs_f64();
-        let children = descendants_cpu_seconds()
+        let children = ssh_descendants_cpu_seconds()
             .into_iter()
             .map(|(pid, c)| c - self.children.get(&pid).copied().unwrap_or(0.0))
             .filter(|d| *d > 0.0)
@@ -227,6 +237,7 @@ mod tests {
     fn stat_with_a_hostile_command_name() {
         let line = "123 (ssh (mux) x) S 45 123 123 0 -1 4194304 100 0 0 0 17 4 0 0 20 0 1 0 1 1 1";
         assert_eq!(parse_stat(line), Some((45, 17, 4)));
+        assert_eq!(command_name(line), Some("ssh (mux) x"));
         assert_eq!(parse_stat("no parens"), None);
     }
 
