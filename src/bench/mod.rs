@@ -231,12 +231,29 @@ pub fn load_inventory(path: &Path) -> Result<Arc<Inventory>, BenchError> {
         .map_err(|e| BenchError::Setup(format!("failed to load {}: {e}", path.display())))
 }
 
-/// Short control-socket directory (sockets are limited to 108 bytes).
-pub fn control_dir(tag: &str) -> Result<PathBuf, BenchError> {
+/// A short control-socket directory (sockets are limited to 108 bytes), removed on drop.
+pub struct ControlDir(PathBuf);
+
+impl ControlDir {
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ControlDir {
+    fn drop(&mut self) {
+        // The masters are closed by then; a leftover socket would only be clutter.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Creates a [`ControlDir`] for one measurement.
+pub fn control_dir(tag: &str) -> Result<ControlDir, BenchError> {
     let d = PathBuf::from(format!("/tmp/pgcb-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&d)
         .map_err(|e| BenchError::io(format!("create {}", d.display()), e))?;
-    Ok(d)
+    Ok(ControlDir(d))
 }
 
 /// Observation label: `3 Patroni nodes + 1 spare, every 250 ms`.
@@ -262,10 +279,10 @@ pub async fn measure_cluster(opts: &BenchOptions, report: &mut BenchReport) {
             return;
         }
     };
-    let ctl = control_dir("ssh");
     report.ssh = Some(
         measured("SSH latency and fan-out", async {
-            ssh::measure(&inv, &ctl?, opts.iterations).await
+            let ctl = control_dir("ssh")?;
+            ssh::measure(&inv, ctl.path(), opts.iterations).await
         })
         .await,
     );
@@ -278,7 +295,7 @@ pub async fn measure_cluster(opts: &BenchOptions, report: &mut BenchReport) {
             &opts.inventory,
             &inv,
             &opts.work_dir.join("precision"),
-            &ctl,
+            ctl.path(),
             opts.precision_runs,
         )
         .await
@@ -360,7 +377,7 @@ pub async fn measure_observation(
         let label = observe_label(nodes, spares, *interval);
         let mut m = measured(format!("observation, {label}"), async {
             let ctl = control_dir("obs")?;
-            observe::measure(inv.clone(), &ctl, *interval, opts.observe_for).await
+            observe::measure(inv.clone(), ctl.path(), *interval, opts.observe_for).await
         })
         .await;
         m.label = label;
