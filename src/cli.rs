@@ -234,4 +234,26 @@ pub struct BenchArgs {
     /// Iterations for latency measurements.
     #[arg(long, default_value_t = 100)]
     pub iterations: u32,
+    /// Lab directory, when no --inventory is given.
+    #[arg(long, env = "PGCHAOS_LAB_DIR", default_value = "/var/lib/pgchaos-lab")]
+    pub lab_dir: PathBuf,
+    /// Length of each observation window.
+    #[arg(long, default_value = "30s")]
+    pub observe_for: humantime::Duration,
+    /// Runs of each failover scenario (precision).
+    #[arg(long, default_value_t = 3)]
+    pub precision_runs: u32,
+    /// Patroni nodes of the larger lab observed after the first cluster (0: skip). Only
+    /// without --inventory: the lab is rebuilt, then restored.
+    #[arg(long, default_value_t = 7)]
+    pub large_nodes: usize,
+    /// Length of the writer cost measurement.
+    #[arg(long, default_value = "10s")]
+    pub writer_for: humantime::Duration,
+    /// results.json of a full seed-matrix run whose time split to report too.
+    #[arg(long)]
+    pub matrix_results: Option<PathBuf>,
+    /// Where the scenario runs' reports go.
+    #[arg(long, default_value = "reports/bench")]
+    pub work_dir: PathBuf,
 }

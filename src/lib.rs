@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod diag;
