@@ -3,6 +3,9 @@
 //! and restores the lab's steady state (a leader and every replica streaming) before it
 //! releases it. Needs root on Linux.
 
+mod common;
+
+use common::asks_for_lab_down;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -92,7 +95,7 @@ impl Lab {
                 args.push("--patroni4");
             }
             let mut out = pgchaos(600, &args);
-            if !out.status.success() && text(&out.stderr).contains("lab down") {
+            if !out.status.success() && asks_for_lab_down(&text(&out.stderr)) {
                 // Another suite left a lab of another Patroni version: rebuild it.
                 let down = pgchaos(120, &["down"]);
                 assert!(

@@ -81,6 +81,17 @@ pub enum Patroni {
     V4,
 }
 
+/// Whether `lab up` refused because a lab of another shape is up. The diagnostic is
+/// wrapped to the terminal width (and boxed), so it is compared with its words rejoined.
+pub fn asks_for_lab_down(stderr: &str) -> bool {
+    let flat = stderr
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    flat.contains("pgchaos lab down")
+}
+
 /// Brings the default lab (Debian's Patroni) up, or reuses it, and takes the test lock.
 pub fn lab() -> (&'static Lab, MutexGuard<'static, ()>) {
     lab_with(Patroni::Debian)
@@ -96,7 +107,7 @@ pub fn lab_with(patroni: Patroni) -> (&'static Lab, MutexGuard<'static, ()>) {
             args.push("--patroni4");
         }
         let mut out = pgchaos(&args);
-        if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("lab down") {
+        if !out.status.success() && asks_for_lab_down(&String::from_utf8_lossy(&out.stderr)) {
             // A lab of another Patroni version (or size) is up: rebuild it.
             let down = pgchaos(&["lab", "down"]);
             assert!(
