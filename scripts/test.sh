@@ -27,10 +27,29 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# The benchmark measures Chaos Toolkit side by side (PyPI's chaostoolkit, in a venv of
+# its own where `pgchaos bench` looks for it).
+if [ ! -x /opt/pgchaos-ctk/bin/chaos ]; then
+  echo "scripts/test.sh: installing Chaos Toolkit into /opt/pgchaos-ctk" >&2
+  python3 -m venv /opt/pgchaos-ctk
+  /opt/pgchaos-ctk/bin/pip install --quiet chaostoolkit
+fi
+
 # A lab left over by an earlier, interrupted run is recognised and cleaned by the tests
 # themselves (`lab up` cleans stale labs). The lab is brought down when the suite ends,
 # quietly, so that cargo's own summary stays the last thing printed.
+# The compiler and the linters hold the line before any test runs: formatting, every
+# clippy warning, and the crate's [lints] (unreachable_pub, dead_code).
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+
 status=0
+# The suites that need no lab first (seconds), so a broken parser or reporter shows at
+# once; then everything, the lab suites included (the fast ones again, a few seconds).
+if [ $# -eq 0 ]; then
+  cargo test --no-fail-fast --quiet --lib --test validate --test fuzz_parsers --test report \
+    || status=$?
+fi
 cargo test --no-fail-fast "$@" || status=$?
 if [ -x target/debug/pgchaos ]; then
   target/debug/pgchaos lab down >/dev/null 2>&1 || true

@@ -74,8 +74,12 @@ pub struct RunArgs {
     /// it is up) and use its inventory.
     #[arg(long)]
     pub lab: bool,
-    /// With --lab: run the lab's Patroni 4.x from PyPI instead of Debian's package.
-    #[arg(long, requires = "lab")]
+    /// With --lab: which Patroni the lab runs: 4.x from PyPI (default) or Debian's package
+    /// (3.0.2 on Debian 12, whose known bugs the seed matrix catches).
+    #[arg(long, value_enum, requires = "lab", default_value_t = LabPatroni::Pypi)]
+    pub lab_patroni: LabPatroni,
+    /// Deprecated alias of `--lab-patroni pypi` (now the default).
+    #[arg(long, requires = "lab", hide = true, conflicts_with = "lab_patroni")]
     pub lab_patroni4: bool,
     /// Lab directory, with --lab.
     #[arg(long, env = "PGCHAOS_LAB_DIR", default_value = "/var/lib/pgchaos-lab")]
@@ -131,8 +135,13 @@ pub struct ReportArgs {
     /// A results.json written by `pgchaos run`.
     pub results: PathBuf,
     /// Output directory (default: the directory of RESULTS).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "verify")]
     pub out: Option<PathBuf>,
+    /// Instead of rendering: check that the scenario and inventory files at hand (paths
+    /// relative to the current directory, as the run recorded them) are byte for byte
+    /// the ones that were run. Exit 0 when all match, 1 otherwise, listing the others.
+    #[arg(long)]
+    pub verify: bool,
 }
 
 /// `pgchaos cleanup`.
@@ -141,6 +150,10 @@ pub struct CleanupArgs {
     /// The inventory describing the cluster.
     #[arg(long, short = 'i')]
     pub inventory: PathBuf,
+    /// Clean even while a run against this cluster is in progress on this machine
+    /// (its faults are undone under it).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `pgchaos lab`.
@@ -176,12 +189,46 @@ pub enum LabCommand {
     PowerOn(LabNodeArgs),
     /// Cut a node's power (every process dies at once).
     PowerOff(LabNodeArgs),
+    /// Rebuild the cluster in place: every node powered off, PostgreSQL and etcd data
+    /// wiped, every node booted; waits for a new leader and streaming replicas. The lab
+    /// inventory's `operations.reset_cluster`.
+    Reset(LabResetArgs),
     /// Internal: keeps one node running across reboots.
     #[command(hide = true)]
     Keeper(LabNodeArgs),
     /// Internal: PID 1 of a node.
     #[command(hide = true)]
     Init(LabNodeArgs),
+}
+
+/// Which Patroni the lab runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LabPatroni {
+    /// Patroni 4.x from PyPI, in a venv at /opt/pgchaos-patroni4.
+    Pypi,
+    /// Debian's package (3.0.2 on Debian 12).
+    Debian,
+}
+
+/// A size in MiB: `512`, `512M`, `1G`.
+fn parse_mib(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'G' | 'g')) => (&t[..i], 1024),
+        Some((i, 'M' | 'm')) => (&t[..i], 1),
+        _ => (t, 1),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size in MiB (e.g. 512M, 1G)"))?;
+    let mib = n * mult;
+    if mib != 0 && mib < 64 {
+        return Err(format!(
+            "{text:?} is too small: PostgreSQL needs at least 64M (0 means unlimited)"
+        ));
+    }
+    Ok(mib)
 }
 
 /// `pgchaos lab up`.
@@ -193,9 +240,31 @@ pub struct LabUpArgs {
     /// Reuse a lab that is already up instead of failing.
     #[arg(long)]
     pub reuse: bool,
-    /// Run Patroni 4.x from PyPI (in a venv) instead of Debian's package.
-    #[arg(long)]
+    /// Which Patroni to run: 4.x from PyPI in a venv (default), or Debian's package (3.0.2
+    /// on Debian 12).
+    #[arg(long, value_enum, default_value_t = LabPatroni::Pypi)]
+    pub patroni: LabPatroni,
+    /// Deprecated alias of `--patroni pypi` (now the default).
+    #[arg(long, hide = true, conflicts_with = "patroni")]
     pub patroni4: bool,
+    /// No watchdog device on the nodes (Patroni `watchdog.mode: off`), as labs before
+    /// pgchaos 0.2 were built.
+    #[arg(long)]
+    pub no_watchdog: bool,
+    /// Whether a service that dies comes back by itself: `debian` follows Debian 12's units
+    /// (patroni `Restart=on-failure`, etcd `on-abnormal`, haproxy `always`); `no` leaves
+    /// every dead service dead until started.
+    #[arg(long, value_enum, default_value_t = crate::lab::RestartPolicy::Debian)]
+    pub restart: crate::lab::RestartPolicy,
+    /// Size of the filesystem holding each Patroni node's PostgreSQL data, in MiB (a
+    /// loop-mounted ext4 image; suffixes M and G accepted); 0 keeps the data on the host's
+    /// root filesystem.
+    #[arg(long, default_value = "4G", value_parser = parse_mib)]
+    pub data_size: u64,
+    /// Where etcd runs: three nodes of its own (`separate`), or one member on each Patroni
+    /// node (`colocated`, for partitions that cut a node from its peers and the DCS alike).
+    #[arg(long, value_enum, default_value_t = crate::lab::EtcdPlacement::Separate)]
+    pub etcd: crate::lab::EtcdPlacement,
     /// Time allowed for the cluster to form.
     #[arg(long, default_value = "180s")]
     pub timeout: humantime::Duration,
@@ -203,6 +272,14 @@ pub struct LabUpArgs {
     /// hardware does).
     #[arg(long, default_value = "30s")]
     pub boot_delay: humantime::Duration,
+}
+
+/// `pgchaos lab reset`.
+#[derive(Debug, Args)]
+pub struct LabResetArgs {
+    /// Time allowed for the new cluster to form.
+    #[arg(long, default_value = "180s")]
+    pub timeout: humantime::Duration,
 }
 
 /// A node argument.
@@ -241,7 +318,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "30s")]
     pub observe_for: humantime::Duration,
     /// Runs of each failover scenario (precision).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     pub precision_runs: u32,
     /// Patroni nodes of the larger lab observed after the first cluster (0: skip). Only
     /// without --inventory: the lab is rebuilt, then restored.
@@ -256,4 +333,69 @@ pub struct BenchArgs {
     /// Where the scenario runs' reports go.
     #[arg(long, default_value = "reports/bench")]
     pub work_dir: PathBuf,
+    /// Measure only these sections (ssh, observe, ctk, writer, precision, large, soak; default
+    /// all). Sections left out are reported as not measured.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Sweeps of Chaos Toolkit's probes over every node (side by side with pgchaos); the
+    /// run must outlast the two switchovers made during it (about 4 s apart each).
+    #[arg(long, default_value_t = 100)]
+    pub ctk_sweeps: usize,
+    /// Length of the memory soak: the observers with scenario windows held one after the
+    /// other, the resident set read every --soak-every (on the larger lab when it is
+    /// built, else on the cluster measured). Section `soak`.
+    #[arg(long, default_value = "10m")]
+    pub soak_for: humantime::Duration,
+    /// Time between two readings of the resident set during the soak.
+    #[arg(long, default_value = "1m")]
+    pub soak_every: humantime::Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up(args: &[&str]) -> Result<LabUpArgs, clap::Error> {
+        let mut argv = vec!["pgchaos", "lab", "up"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Lab(LabArgs {
+                command: LabCommand::Up(u),
+                ..
+            }) => Ok(u),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lab_up_defaults_and_options() {
+        let d = up(&[]).unwrap();
+        assert_eq!(d.patroni, LabPatroni::Pypi);
+        assert!(!d.no_watchdog && !d.patroni4);
+        assert_eq!(d.restart, crate::lab::RestartPolicy::Debian);
+        assert_eq!(d.data_size, 4096);
+        assert_eq!(d.etcd, crate::lab::EtcdPlacement::Separate);
+        let o = up(&[
+            "--patroni",
+            "debian",
+            "--no-watchdog",
+            "--restart",
+            "no",
+            "--data-size",
+            "1G",
+            "--etcd",
+            "colocated",
+        ])
+        .unwrap();
+        assert_eq!(o.patroni, LabPatroni::Debian);
+        assert!(o.no_watchdog);
+        assert_eq!(o.restart, crate::lab::RestartPolicy::No);
+        assert_eq!(o.data_size, 1024);
+        assert_eq!(o.etcd, crate::lab::EtcdPlacement::Colocated);
+        // The old flag still parses (hidden alias of the default).
+        assert!(up(&["--patroni4"]).unwrap().patroni4);
+        assert_eq!(up(&["--data-size", "0"]).unwrap().data_size, 0);
+        assert!(up(&["--data-size", "10M"]).is_err(), "too small");
+        assert!(up(&["--data-size", "lots"]).is_err());
+    }
 }

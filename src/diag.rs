@@ -86,19 +86,19 @@ impl miette::Diagnostic for Diagnostic {
 
 impl Diagnostic {
     /// Adds a hint.
-    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+    pub(crate) fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
 
     /// Replaces the label text.
-    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+    pub(crate) fn with_label(mut self, label: impl Into<String>) -> Self {
         self.label = label.into();
         self
     }
 
     /// Adds a related location, shown as advice after the diagnostic.
-    pub fn with_related(mut self, mut related: Diagnostic) -> Self {
+    pub(crate) fn with_related(mut self, mut related: Diagnostic) -> Self {
         related.note = true;
         self.related.push(related);
         self
@@ -155,19 +155,32 @@ pub(crate) struct Source {
     /// The text shown in snippets (secrets masked for inventories).
     pub shown: Arc<str>,
     pub code: &'static str,
+    /// Named lists of accepted names (`step kind`, `condition kind`): an unknown variant
+    /// whose accepted names are exactly one of them is reported as an unknown of that kind.
+    pub kinds: &'static [(&'static str, &'static [&'static str])],
 }
 
 impl Source {
-    pub fn new(path: &Path, shown: Arc<str>, code: &'static str) -> Self {
+    pub(crate) fn new(path: &Path, shown: Arc<str>, code: &'static str) -> Self {
         Self {
             path: path.to_owned(),
             shown,
             code,
+            kinds: &[],
         }
     }
 
+    /// The same, naming these lists of accepted names in messages.
+    pub(crate) fn with_kinds(
+        mut self,
+        kinds: &'static [(&'static str, &'static [&'static str])],
+    ) -> Self {
+        self.kinds = kinds;
+        self
+    }
+
     /// A diagnostic at `loc` (falls back to the start of the file).
-    pub fn diag(&self, loc: Option<Loc>, message: impl Into<String>) -> Diagnostic {
+    pub(crate) fn diag(&self, loc: Option<Loc>, message: impl Into<String>) -> Diagnostic {
         let loc = loc.unwrap_or(Loc {
             line: 1,
             column: 1,
@@ -206,7 +219,7 @@ impl Source {
     }
 
     /// Converts a YAML error into a diagnostic, with a clearer message for the common cases.
-    pub fn yaml_error(&self, err: &serde_saphyr::Error, text: &str) -> Diagnostic {
+    pub(crate) fn yaml_error(&self, err: &serde_saphyr::Error, text: &str) -> Diagnostic {
         let raw = serde_saphyr::DefaultMessageFormatter
             .format_message(err)
             .into_owned();
@@ -239,7 +252,7 @@ impl Source {
         } else if raw.contains("unexpected end of input") && text.trim().is_empty() {
             help = Some("a scenario needs at least `id`, `title` and `steps`; an inventory `cluster` and `nodes`".into());
             "the file is empty".into()
-        } else if let Some((message, hint, given)) = refine_unknown(&raw) {
+        } else if let Some((message, hint, given)) = refine_unknown(&raw, self.kinds) {
             // Serde points at the map key when a value is refused by a custom visitor
             // (bare target selectors): move to the value when it is on the same line.
             if let (Some(l), Some(given)) = (loc.as_mut(), given) {
@@ -280,7 +293,10 @@ fn describe(found: &str) -> String {
 
 /// Rewrites serde's "unknown variant/field" messages: says what kind of name was
 /// refused, keeps the accepted list, and suggests the closest accepted name.
-fn refine_unknown(raw: &str) -> Option<(String, Option<String>, Option<String>)> {
+fn refine_unknown(
+    raw: &str,
+    kinds: &[(&str, &[&str])],
+) -> Option<(String, Option<String>, Option<String>)> {
     let (what, rest) = if let Some(r) = raw.strip_prefix("unknown variant `") {
         ("variant", r)
     } else if let Some(r) = raw.strip_prefix("unknown field `") {
@@ -317,10 +333,8 @@ fn refine_unknown(raw: &str) -> Option<(String, Option<String>, Option<String>)>
         } else {
             format!("unknown field `{given}`; accepted fields: {joined}")
         }
-    } else if is(crate::scenario::STEP_KINDS) {
-        format!("unknown step kind `{given}`; accepted step kinds: {joined}")
-    } else if is(crate::scenario::CONDITION_KINDS) {
-        format!("unknown condition kind `{given}`; accepted condition kinds: {joined}")
+    } else if let Some((kind, _)) = kinds.iter().find(|(_, list)| is(list)) {
+        format!("unknown {kind} `{given}`; accepted {kind}s: {joined}")
     } else if accepted.iter().any(|a| a == "sync_standby")
         && accepted.iter().any(|a| a == "etcd_member")
     {
@@ -362,7 +376,7 @@ impl Loc {
     }
 
     /// Converts a serde-saphyr location, checking it lies inside `text`.
-    pub fn from_location(l: &Location, text: &str) -> Option<Loc> {
+    pub(crate) fn from_location(l: &Location, text: &str) -> Option<Loc> {
         if *l == Location::UNKNOWN || l.line() == 0 {
             return None;
         }
@@ -395,7 +409,7 @@ impl Loc {
     }
 
     /// The text the location covers (for naming the offending value).
-    pub fn text(&self, text: &str) -> String {
+    pub(crate) fn text(&self, text: &str) -> String {
         let s = &text[self.start..(self.start + self.len).min(text.len())];
         if s.is_empty() {
             let rest = &text[self.start..];
@@ -611,43 +625,21 @@ pub(crate) enum Seg {
 pub(crate) struct YPath(pub Vec<Seg>);
 
 impl YPath {
-    pub fn root() -> Self {
+    pub(crate) fn root() -> Self {
         Self(Vec::new())
     }
 
     /// This path followed by map key `k`.
-    pub fn key(&self, k: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn key(&self, k: impl Into<Cow<'static, str>>) -> Self {
         let mut p = self.clone();
         p.0.push(Seg::Key(k.into()));
         p
     }
 
     /// This path followed by list index `i`.
-    pub fn idx(&self, i: usize) -> Self {
+    pub(crate) fn idx(&self, i: usize) -> Self {
         let mut p = self.clone();
         p.0.push(Seg::Index(i));
-        p
-    }
-}
-
-impl YPath {
-    /// Parses `steps[3].signal.target` (keys separated by dots, indexes in brackets).
-    pub fn parse(s: &str) -> Self {
-        let mut p = YPath::root();
-        for part in s.split('.').filter(|p| !p.is_empty()) {
-            let mut pieces = part.split('[');
-            if let Some(k) = pieces.next()
-                && !k.is_empty()
-            {
-                p = p.key(k.to_owned());
-            }
-            for idx in pieces {
-                match idx.trim_end_matches(']').parse() {
-                    Ok(i) => p = p.idx(i),
-                    Err(_) => p = p.key(idx.trim_end_matches(']').to_owned()),
-                }
-            }
-        }
         p
     }
 }
@@ -675,7 +667,7 @@ pub(crate) struct Located {
 impl Located {
     /// Parses `text` into a located tree; on a syntax error the tree is empty and every
     /// lookup falls back to the start of the file.
-    pub fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         Self {
             root: from_yaml::<Spanned<YNode>>(text).ok(),
             text: Arc::from(text),
@@ -703,13 +695,13 @@ impl Located {
     }
 
     /// Where the value at `path` is written (or its closest written ancestor).
-    pub fn find(&self, path: &YPath) -> Option<Loc> {
+    pub(crate) fn find(&self, path: &YPath) -> Option<Loc> {
         let (node, _) = self.node(path)?;
         Loc::from_location(&node.referenced, &self.text)
     }
 
     /// Where the key of the map entry at `path` is written (the value when it has no key).
-    pub fn find_key(&self, path: &YPath) -> Option<Loc> {
+    pub(crate) fn find_key(&self, path: &YPath) -> Option<Loc> {
         let Some((Seg::Key(last), parent)) = path.0.split_last() else {
             return self.find(path);
         };
@@ -725,7 +717,7 @@ impl Located {
 
     /// Where the map holding the entry whose key or value starts at byte `offset` begins
     /// (serde reports a missing field at the map's last entry; the map is the better place).
-    pub fn enclosing_map(&self, offset: usize) -> Option<Loc> {
+    pub(crate) fn enclosing_map(&self, offset: usize) -> Option<Loc> {
         fn walk<'a>(
             n: &'a Spanned<YNode>,
             offset: usize,
@@ -756,7 +748,7 @@ impl Located {
 
     /// Every `(key location, value location)` of map entries named `key`, at any depth,
     /// whose value is a scalar (used to find inline passwords).
-    pub fn scalars_under_key(&self, key: &str) -> Vec<Loc> {
+    pub(crate) fn scalars_under_key(&self, key: &str) -> Vec<Loc> {
         fn walk(n: &Spanned<YNode>, key: &str, text: &str, out: &mut Vec<Loc>) {
             match &n.value {
                 YNode::Map(entries) => {

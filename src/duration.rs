@@ -12,12 +12,12 @@ pub struct HumanDuration(pub Duration);
 
 impl HumanDuration {
     /// Wraps a whole number of seconds.
-    pub const fn from_secs(secs: u64) -> Self {
+    pub(crate) const fn from_secs(secs: u64) -> Self {
         Self(Duration::from_secs(secs))
     }
 
     /// The wrapped standard duration.
-    pub const fn get(self) -> Duration {
+    pub(crate) const fn get(self) -> Duration {
         self.0
     }
 }

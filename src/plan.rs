@@ -5,18 +5,17 @@
 //! The binding is then fixed: "the leader at start" stays the same node even after a
 //! failover, which is what lets a scenario say "the old leader rejoins as a replica".
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use crate::inventory::{Inventory, Role};
 use crate::observe::MemberView;
 use crate::scenario::{Scenario, Selector, TargetSpec};
 
-/// Target name to the node names it stands for (one node, or several for `all_*`).
-pub type Bindings = BTreeMap<String, Vec<String>>;
+pub(crate) use crate::scenario::Bindings;
 
 /// Why targets could not be bound.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum BindError {
+pub(crate) enum BindError {
     /// No node fits a selector.
     #[error("target {target:?} ({selector}) matches no node: {why}")]
     NoMatch {
@@ -32,11 +31,13 @@ pub enum BindError {
     Unresolvable(Vec<String>),
 }
 
-/// Binds every target of `scenario` to nodes, given `/cluster` members as seen now.
-pub fn bind(
+/// Binds every target of `scenario` to nodes, given `/cluster` members as seen now and
+/// the etcd member leading the DCS (for `etcd_leader`).
+pub(crate) fn bind(
     scenario: &Scenario,
     inventory: &Inventory,
     members: &[MemberView],
+    etcd_leader: Option<&str>,
 ) -> Result<Bindings, BindError> {
     let mut out = Bindings::new();
     let mut pending: Vec<(&String, &TargetSpec)> = scenario.targets.iter().collect();
@@ -51,7 +52,7 @@ pub fn bind(
                     .iter()
                     .flat_map(|n| out[n].iter().map(String::as_str))
                     .collect();
-                let nodes = select(name, spec, inventory, members, &excluded)?;
+                let nodes = select(name, spec, inventory, members, etcd_leader, &excluded)?;
                 out.insert(name.clone(), nodes);
             } else {
                 rest.push((name, spec));
@@ -67,6 +68,18 @@ pub fn bind(
     Ok(out)
 }
 
+/// The etcd leader, unless a `not:` excludes it.
+fn pick_etcd_leader(
+    leader: Option<&str>,
+    excluded: &BTreeSet<&str>,
+) -> Result<Vec<String>, String> {
+    match leader {
+        Some(l) if !excluded.contains(l) => Ok(vec![l.to_owned()]),
+        Some(l) => Err(format!("the etcd leader {l} is excluded")),
+        None => Err("no etcd member that answers leads the DCS".into()),
+    }
+}
+
 fn is_running_replica(m: &MemberView) -> bool {
     matches!(m.role.as_str(), "replica" | "sync_standby")
         && matches!(m.state.as_str(), "running" | "streaming")
@@ -77,6 +90,7 @@ fn select(
     spec: &TargetSpec,
     inv: &Inventory,
     members: &[MemberView],
+    etcd_leader: Option<&str>,
     excluded: &BTreeSet<&str>,
 ) -> Result<Vec<String>, BindError> {
     let no_match = |why: String| BindError::NoMatch {
@@ -127,6 +141,7 @@ fn select(
                 format!("node {n:?} is not in the inventory"),
             )
         }
+        Selector::EtcdLeader => pick_etcd_leader(etcd_leader, excluded).map_err(no_match),
         Selector::EtcdMember => match &spec.node {
             Some(n) => one(
                 inv.nodes_with(Role::Etcd)
@@ -192,7 +207,7 @@ fn non_empty(v: Vec<String>, err: impl FnOnce() -> BindError) -> Result<Vec<Stri
 }
 
 /// The node a single-node target is bound to.
-pub fn single<'a>(b: &'a Bindings, target: &str) -> Option<&'a str> {
+pub(crate) fn single<'a>(b: &'a Bindings, target: &str) -> Option<&'a str> {
     b.get(target).and_then(|v| v.first()).map(String::as_str)
 }
 
@@ -232,7 +247,7 @@ mod tests {
             m("pg2", "leader", "running"),
             m("pg3", "replica", "running"),
         ];
-        let b = bind(&s, &inventory(), &members).unwrap();
+        let b = bind(&s, &inventory(), &members, None).unwrap();
         assert_eq!(b["victim"], vec!["pg2"]);
         assert_eq!(b["a"], vec!["pg1"]);
         assert_eq!(b["b"], vec!["pg3"]);
@@ -245,21 +260,42 @@ mod tests {
             m("pg1", "leader", "running"),
             m("pg2", "replica", "stopped"),
         ];
-        let err = bind(&s, &inventory(), &members).unwrap_err();
+        let err = bind(&s, &inventory(), &members, None).unwrap_err();
         assert!(err.to_string().contains("no running replica"), "{err}");
     }
 
     #[test]
     fn cycles_are_reported() {
         let s = scenario("  a: { select: replica, not: [b] }\n  b: { select: replica, not: [a] }");
-        let err = bind(&s, &inventory(), &[]).unwrap_err();
+        let err = bind(&s, &inventory(), &[], None).unwrap_err();
         assert!(matches!(err, BindError::Unresolvable(_)));
+    }
+
+    #[test]
+    fn etcd_leader_is_the_member_etcd_names() {
+        let s = scenario("  dcs: etcd_leader");
+        let b = bind(&s, &inventory(), &[], Some("e1")).unwrap();
+        assert_eq!(b["dcs"], vec!["e1"]);
+        let err = bind(&s, &inventory(), &[], None).unwrap_err();
+        assert!(
+            err.to_string().contains("no etcd member that answers"),
+            "{err}"
+        );
     }
 
     #[test]
     fn all_etcd_lists_every_member() {
         let s = scenario("  dcs: all_etcd");
-        let b = bind(&s, &inventory(), &[]).unwrap();
+        let b = bind(&s, &inventory(), &[], None).unwrap();
         assert_eq!(b["dcs"], vec!["e1"]);
+    }
+
+    #[test]
+    fn a_degrade_with_latency_needs_netem_on_its_target_and_loss_alone_does_not() {
+        use crate::scenario::step::NodeNeed;
+        let text = "id: t\ntitle: t\ntargets:\n  r: replica\nsteps:\n  - degrade: { target: r, delay: 100ms }\n  - degrade: { target: r, loss: 0.1 }\n";
+        let s: Scenario = serde_saphyr::from_str(text).unwrap();
+        assert_eq!(s.steps[0].node_needs(), vec![("r", NodeNeed::Netem)]);
+        assert!(s.steps[1].node_needs().is_empty());
     }
 }

@@ -10,11 +10,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Version of the `results.json` format.
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 /// A whole run.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-pub struct RunResults {
+pub(crate) struct RunResults {
     /// Format version ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
     /// Unique id of this run (also tags iptables rules and dead man's switches).
@@ -35,11 +35,59 @@ pub struct RunResults {
     pub outcome: RunOutcome,
     /// One entry per scenario attempt, in run order.
     pub scenarios: Vec<ScenarioResult>,
+    /// What was run, for an auditor: the SHA-256 of every file and pgchaos's build.
+    #[serde(default)]
+    pub provenance: Provenance,
+    /// Cluster resets done between scenarios (the inventory's `operations.reset_cluster`).
+    #[serde(default)]
+    pub resets: Vec<ClusterReset>,
+}
+
+/// The evidence of what ran: files as they were read, and the program that read them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub(crate) struct Provenance {
+    /// pgchaos's version (`Cargo.toml`).
+    pub pgchaos_version: String,
+    /// The git commit pgchaos was built from (`unknown` when built outside a git clone).
+    pub build_commit: String,
+    /// The inventory file as run.
+    pub inventory: Option<FileDigest>,
+    /// Every scenario file as run, in run order.
+    pub scenarios: Vec<FileDigest>,
+}
+
+/// One file and the SHA-256 of its bytes as read for the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub(crate) struct FileDigest {
+    /// The path as given on the command line (relative paths are relative to where
+    /// pgchaos ran).
+    pub path: String,
+    /// Lowercase hex SHA-256 of the raw file bytes.
+    pub sha256: String,
+}
+
+/// A cluster rebuilt between scenarios because it did not return to steady state.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+pub(crate) struct ClusterReset {
+    /// When the reset started.
+    pub at: DateTime<Utc>,
+    /// The scenario after which the cluster was reset.
+    pub after_scenario: String,
+    /// Its attempt number.
+    pub attempt: u32,
+    /// Why: what the steady-state check saw.
+    pub reason: String,
+    /// The command run on the machine running pgchaos.
+    pub command: CommandRecord,
+    /// Whether the command succeeded and the cluster was in steady state afterwards.
+    pub succeeded: bool,
+    /// Seconds from the start of the reset to steady state (or to giving up).
+    pub seconds: f64,
 }
 
 /// What pgchaos saw of the cluster.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
-pub struct ClusterInfo {
+pub(crate) struct ClusterInfo {
     /// Patroni scope.
     pub scope: String,
     /// Whether the inventory marks it as a lab.
@@ -54,7 +102,7 @@ pub struct ClusterInfo {
 
 /// A node of the inventory.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
-pub struct NodeInfo {
+pub(crate) struct NodeInfo {
     /// Name.
     pub name: String,
     /// Address.
@@ -65,19 +113,26 @@ pub struct NodeInfo {
 
 /// Component versions observed.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
-pub struct Versions {
+pub(crate) struct Versions {
     /// Patroni's version from `GET /patroni`.
     pub patroni: Option<String>,
     /// PostgreSQL's `server_version`.
     pub postgres: Option<String>,
     /// etcd's version.
     pub etcd: Option<String>,
+    /// Patroni's version on each Patroni node (`GET /patroni`), by node name.
+    #[serde(default)]
+    pub patroni_by_node: BTreeMap<String, String>,
+    /// Patroni's watchdog mode as verified before the first fault (the inventory's
+    /// `cluster.watchdog`, confirmed from each node's configuration), or `unknown`.
+    #[serde(default)]
+    pub watchdog: Option<String>,
 }
 
 /// How the run ended.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "kind")]
-pub enum RunOutcome {
+pub(crate) enum RunOutcome {
     /// Still running when this file was written (reports are rewritten after every
     /// scenario); a file left in this state belongs to a run that was killed.
     Running,
@@ -97,7 +152,7 @@ pub enum RunOutcome {
 /// The verdict on one scenario attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Every check passed.
     Passed,
     /// A check failed.
@@ -110,9 +165,29 @@ pub enum Verdict {
     Skipped,
 }
 
+/// An accepted risk that showed up: what the inventory accepts, why, and what happened.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+pub(crate) struct AcceptedRiskFinding {
+    /// Which risk (`split_brain`).
+    pub risk: String,
+    /// The bound the inventory accepts.
+    pub bound: String,
+    /// The owner's reason, from the inventory.
+    pub reason: String,
+    /// What was observed.
+    pub observed: String,
+}
+
+impl ScenarioResult {
+    /// Passed, but only because the inventory accepts a risk that showed up.
+    pub(crate) fn passed_with_accepted_risk(&self) -> bool {
+        self.verdict == Verdict::Passed && !self.accepted_risks.is_empty()
+    }
+}
+
 /// One scenario attempt.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-pub struct ScenarioResult {
+pub(crate) struct ScenarioResult {
     /// Scenario id.
     pub id: String,
     /// Title.
@@ -161,11 +236,15 @@ pub struct ScenarioResult {
     pub workload: Option<WorkloadResult>,
     /// Patroni log excerpt of each node for the scenario's window.
     pub logs: BTreeMap<String, String>,
+    /// Risks the inventory accepts that showed up in this attempt (for example a bounded
+    /// split-brain window): the verdict may be `passed`, but never a plain pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted_risks: Vec<AcceptedRiskFinding>,
 }
 
 /// Leader and timeline at one moment.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
-pub struct ClusterState {
+pub(crate) struct ClusterState {
     /// Leader's name.
     pub leader: Option<String>,
     /// Leader's timeline.
@@ -174,7 +253,7 @@ pub struct ClusterState {
 
 /// One step as it ran.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-pub struct StepRecord {
+pub(crate) struct StepRecord {
     /// 0-based index in the scenario.
     pub index: usize,
     /// Step kind (`signal`, `block`, `expect`, ...).
@@ -196,7 +275,7 @@ pub struct StepRecord {
 /// How a step ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum StepOutcome {
+pub(crate) enum StepOutcome {
     /// Done.
     Ok,
     /// Its check failed.
@@ -209,7 +288,7 @@ pub enum StepOutcome {
 
 /// One command pgchaos ran.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-pub struct CommandRecord {
+pub(crate) struct CommandRecord {
     /// Node name, or `local` for the machine pgchaos runs on.
     pub node: String,
     /// The exact command line (secrets redacted).
@@ -230,7 +309,7 @@ pub struct CommandRecord {
 
 /// A check's verdict with its evidence.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-pub struct CheckResult {
+pub(crate) struct CheckResult {
     /// Short name (`leader is pg1`, `no split brain`, `lost writes`).
     pub name: String,
     /// Index of the step that made the check, if any.
@@ -247,7 +326,7 @@ pub struct CheckResult {
 
 /// A marker on the timeline.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-pub struct Event {
+pub(crate) struct Event {
     /// When.
     pub at: DateTime<Utc>,
     /// Kind.
@@ -261,7 +340,7 @@ pub struct Event {
 /// Kinds of timeline markers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum EventKind {
+pub(crate) enum EventKind {
     /// A fault was injected.
     Fault,
     /// A fault was undone.
@@ -274,6 +353,13 @@ pub enum EventKind {
     Step,
     /// Recovery to steady state observed.
     Recovered,
+    /// The cluster was reset after the scenario (`operations.reset_cluster`).
+    Reset,
+    /// A node's watchdog reset it (from `operations.watchdog_log`).
+    WatchdogReset,
+    /// A dead man's switch undid a fault by itself before pgchaos undid it: from then on
+    /// the fault was no longer in place, whatever the steps assumed.
+    DeadmanFired,
 }
 
 /// One sample of one node.
@@ -329,11 +415,13 @@ pub enum ObservationSource {
     Sql,
     /// SQL over SSH through the node's local socket.
     SqlSsh,
+    /// The leader key in the DCS (etcd), watched; `cluster_leader` is the key's holder.
+    Dcs,
 }
 
 /// `/cluster` snapshots.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
-pub struct Snapshots {
+pub(crate) struct Snapshots {
     /// Before the first fault.
     pub before: Option<serde_json::Value>,
     /// At the worst moment (fewest healthy members).
@@ -344,7 +432,7 @@ pub struct Snapshots {
 
 /// Measurements of one scenario.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     /// Seconds from the first fault to the first observation of a new leader.
     pub failover_seconds: Option<f64>,
     /// Seconds from the first fault to steady state.
@@ -380,7 +468,8 @@ pub struct WorkloadResult {
     pub max_gap_seconds: Option<f64>,
     /// Start and end of that gap.
     pub max_gap: Option<(DateTime<Utc>, DateTime<Utc>)>,
-    /// Seconds from the first fault to the first write acknowledged by a new leader (RTO).
+    /// Seconds from the first fault to the first write acknowledged after the outage it
+    /// caused, whichever server took it; 0 when writes never stopped (RTO).
     pub rto_seconds: Option<f64>,
     /// Rows acknowledged by two servers in overlapping windows (split brain evidence).
     pub split_brain: Option<String>,
@@ -399,10 +488,13 @@ pub struct WorkloadResult {
     /// Acknowledgement times of the first and last lost write.
     #[serde(default)]
     pub lost_window: Option<(DateTime<Utc>, DateTime<Utc>)>,
-    /// When the first write after the fault was acknowledged by a server other than the one
-    /// that took writes just before it (the end of the RTO window).
+    /// When the first write after the outage was acknowledged (the end of the RTO window).
     #[serde(default)]
     pub rto_at: Option<DateTime<Utc>>,
+    /// When the outage began: the first write after the fault that failed, was left
+    /// unknown, or stalled (acknowledged more than a second after it was sent).
+    #[serde(default)]
+    pub rto_outage_start: Option<DateTime<Utc>>,
     /// The server that acknowledged that write.
     #[serde(default)]
     pub rto_server: Option<String>,

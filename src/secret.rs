@@ -72,8 +72,9 @@ impl Secret {
         &self.0
     }
 
-    /// Wraps a value (tests and the lab, which generates its own passwords).
-    pub fn new(value: impl Into<String>) -> Self {
+    /// Wraps a value (tests).
+    #[cfg(test)]
+    pub(crate) fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 }
@@ -94,7 +95,7 @@ impl fmt::Display for Secret {
 ///
 /// Used as a last line of defence on command output and logs collected from nodes, which
 /// pgchaos does not control (a node may echo a connection string).
-pub fn redact(text: &str, secrets: &[Secret]) -> String {
+pub(crate) fn redact(text: &str, secrets: &[Secret]) -> String {
     let mut out = text.to_owned();
     for s in secrets {
         if s.0.len() >= 3 {

@@ -22,6 +22,9 @@ fn row_with_figure(line: &str) -> bool {
 
 #[test]
 fn a_short_bench_writes_every_section_with_figures() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let (_lab, _guard) = lab();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("BENCHMARKS.md");
@@ -42,6 +45,10 @@ fn a_short_bench_writes_every_section_with_figures() {
         "2s",
         "--large-nodes",
         "4",
+        "--soak-for",
+        "20s",
+        "--soak-every",
+        "5s",
     ]);
     assert!(
         run.status.success(),
@@ -58,6 +65,7 @@ fn a_short_bench_writes_every_section_with_figures() {
         "## 3. Failover time precision",
         "## 4. Overhead",
         "## 5. Writer cost",
+        "## 7. Memory over a long observation",
     ] {
         let start = md
             .find(heading)
@@ -103,6 +111,9 @@ fn a_short_bench_writes_every_section_with_figures() {
 
 #[test]
 fn figure_rows_are_recognised() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     assert!(row_with_figure("| multiplexed | 12.3 | 4 |"));
     assert!(!row_with_figure("| a | n/a | 3 |"));
     assert!(!row_with_figure("|---|---|"));

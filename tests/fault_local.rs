@@ -17,18 +17,13 @@ use pgchaos::inventory::Inventory;
 use pgchaos::scenario::Step;
 use serde_json::json;
 
+mod common;
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Whether the test can run (root: namespaces); otherwise says why and skips it.
 fn require_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        assert!(
-            std::env::var_os("PGCHAOS_SKIP_ROOT_TESTS").is_some(),
-            "tests/fault_local.rs needs root (network and PID namespaces); set PGCHAOS_SKIP_ROOT_TESTS=1 to skip them"
-        );
-    }
-    root
+    !common::skip_unless(&[common::Need::Root])
 }
 
 /// Waits until `cond` holds, polling; panics with `what` at the deadline.
@@ -195,6 +190,11 @@ impl Node {
             pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
             out.status.success() && !pid.is_empty()
         });
+        // It plays this cluster's postmaster: its PID is in the data directory's
+        // postmaster.pid (inside the node's private /run).
+        self.sh_ok(&format!(
+            "mkdir -p /run/pgc-data && echo {pid} >/run/pgc-data/postmaster.pid"
+        ));
         pid
     }
 }
@@ -235,7 +235,8 @@ fn run_ok(c: &mut Command) {
 fn inventory() -> Inventory {
     serde_json::from_value(json!({
         "cluster": { "scope": "ft" },
-        "operations": { "postgres_process": "pgc-victim", "postgres_user": "root" },
+        "operations": { "postgres_process": "pgc-victim", "postgres_user": "root",
+                        "data_dir": "/run/pgc-data" },
         "nodes": [
             { "name": "n1", "host": "127.0.0.1", "roles": ["patroni"] },
             { "name": "peer", "host": "127.0.0.2", "roles": ["patroni"] },
@@ -381,7 +382,8 @@ fn leftovers_are_listed_and_cleanup_removes_exactly_them() {
         .iter()
         .filter(|l| matches!(l, Leftover::Rule { run_id, .. } if run_id == "ft-run"))
         .count();
-    assert_eq!(rules, 1 + 6, "{left:?}");
+    // The block (IPv4 peer: one rule) and the isolation (4 rules per family).
+    assert_eq!(rules, 1 + 8, "{left:?}");
     let switches: Vec<u32> = left
         .iter()
         .filter_map(|l| match l {
@@ -417,6 +419,25 @@ fn sigstop_then_undo_resumes_the_same_process() {
     }
     let mut node = Node::new();
     let pid = node.victim();
+    // Another cluster's PostgreSQL on the same host: same name, same user, not ours.
+    let path = node
+        .dir
+        .path()
+        .join("pgc-victim")
+        .to_string_lossy()
+        .into_owned();
+    node.spawn(&[&path, "301"]);
+    let mut other = String::new();
+    wait_for(
+        "the other cluster's process",
+        Duration::from_secs(20),
+        || {
+            other = String::from_utf8_lossy(&node.sh("pgrep -f '^/.*pgc-victim 301$'").stdout)
+                .trim()
+                .to_owned();
+            !other.is_empty()
+        },
+    );
     let a = plan(
         json!({"signal": {"target": "n", "process": "postgres", "signal": "STOP"}}),
         6,
@@ -424,6 +445,11 @@ fn sigstop_then_undo_resumes_the_same_process() {
     );
     node.sh_ok(&a.inject[0].script);
     assert_eq!(node.state(&pid), "T");
+    assert_eq!(
+        node.state(&other),
+        "S",
+        "another cluster's process was stopped"
+    );
     undo(&node, &a);
     assert_eq!(node.state(&pid), "S", "resumed (sleeping again)");
     assert_eq!(node.leftovers(), vec![]);
@@ -444,7 +470,7 @@ fn signal_to_a_missing_process_fails_clearly() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("no process named pgc-victim owned by root"),
+        err.contains("no postmaster PID in /run/pgc-data/postmaster.pid"),
         "{err}"
     );
     // STOP of nothing: the switch is disarmed and nothing stays behind.
@@ -493,15 +519,17 @@ fn kill_reaches_the_postmaster_named_in_postmaster_pid() {
 }
 
 #[test]
-fn failed_block_inject_is_undone_at_once() {
+fn failed_inject_is_undone_at_once_and_a_peer_that_does_not_resolve_is_refused() {
     if !require_root() {
         return;
     }
     let node = Node::new();
-    // The first rule goes in, the second cannot (its peer does not resolve): the script
-    // must take the first out again and leave no switch armed.
+    // The device towards the peer already has a root qdisc of its own: the degrade's loss
+    // rules go in, its qdisc cannot. The script must take the rules out again, leave no
+    // switch armed, and leave the node's own qdisc alone.
+    node.sh_ok("tc qdisc add dev lo root handle 1: htb");
     let a = plan(
-        json!({"block": {"target": "n", "port": 18435, "peers": ["peer", "bad"]}}),
+        json!({"degrade": {"target": "n", "peers": ["peer"], "loss": 0.1, "rate": "1mbit"}}),
         10,
         LONG,
     );
@@ -509,8 +537,32 @@ fn failed_block_inject_is_undone_at_once() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("failed to inject the fault"), "{err}");
+    assert!(err.contains("failed to add a qdisc to lo"), "{err}");
     assert!(!node.rules().contains("pgchaos"), "{}", node.rules());
+    assert!(
+        node.sh_ok("tc qdisc show dev lo")
+            .contains("qdisc htb 1: root"),
+        "the node's own qdisc was touched"
+    );
     assert_eq!(node.leftovers(), vec![]);
+    // Peers are resolved once, when the fault is planned: one that does not resolve is
+    // refused before any command exists.
+    let mut targets = BTreeMap::new();
+    targets.insert("n".to_owned(), vec!["n1".to_owned()]);
+    targets.insert("bad".to_owned(), vec!["bad".to_owned()]);
+    let inv = inventory();
+    let ctx = FaultContext {
+        inventory: &inv,
+        run_id: "ft-run",
+        seq: 12,
+        deadman_after: LONG,
+        targets: &targets,
+    };
+    let step: Step =
+        serde_json::from_value(json!({"block": {"target": "n", "port": 18435, "peers": ["bad"]}}))
+            .expect("step");
+    let e = fault::plan(&step, &ctx).expect_err("an unresolvable peer");
+    assert!(e.to_string().contains("does not resolve"), "{e}");
 }
 
 #[test]
@@ -591,6 +643,94 @@ fn patroni_lookup_finds_the_daemon_only() {
     assert_eq!(node.state(&daemon), "T");
     assert_eq!(node.state(&ctl), "S", "patronictl is not the daemon");
     undo(&node, &a);
-    assert_eq!(node.state(&daemon), "S");
+    // Just resumed, it may be seen running for an instant before it sleeps again.
+    wait_for("the daemon to sleep again", Duration::from_secs(10), || {
+        node.state(&daemon) == "S"
+    });
     assert_eq!(node.leftovers(), vec![]);
+}
+
+/// A node whose `iptables` is the legacy backend, which takes `/run/xtables.lock` (the
+/// nft backend this machine defaults to ignores it). Only this node's mount namespace
+/// sees the change.
+fn legacy_iptables(node: &Node) {
+    node.sh_ok("mount --bind /usr/sbin/xtables-legacy-multi \"$(readlink -f /usr/sbin/iptables)\"");
+    assert!(
+        node.sh_ok("iptables -V").contains("legacy"),
+        "iptables is not the legacy backend"
+    );
+}
+
+#[test]
+fn an_inject_stalled_on_the_xtables_lock_times_out_and_keeps_its_switch() {
+    if !require_root() {
+        return;
+    }
+    let mut node = Node::new();
+    legacy_iptables(&node);
+    node.listen(18436);
+    // Someone else (kube-proxy, docker, firewalld) holds the lock for a long time.
+    node.spawn(&["flock", "/run/xtables.lock", "sleep", "300"]);
+    wait_for("the lock to be held", Duration::from_secs(20), || {
+        !node.sh("flock -n /run/xtables.lock true").status.success()
+    });
+    let a = plan(
+        json!({"block": {"target": "n", "port": 18436, "action": "REJECT"}}),
+        11,
+        LONG,
+    );
+    let started = Instant::now();
+    let out = node.sh(&a.inject[0].script);
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the inject cannot succeed: {err}");
+    // iptables -w 5 for the insert, then again for the undo: bounded, not forever.
+    assert!(took < Duration::from_secs(30), "took {took:?}: {err}");
+    assert!(err.contains("xtables lock"), "{err}");
+    assert!(err.contains("switch stays armed"), "{err}");
+    // Its undo could not run either: the switch is still armed with its undo record.
+    let left = node.leftovers();
+    assert!(
+        left.iter()
+            .any(|l| matches!(l, Leftover::Deadman { alive: true, .. })),
+        "{left:?}"
+    );
+    assert!(node.sh_ok("ls /run/pgchaos").contains(".undo"));
+    // The lock is released: the undo (then the disarm) leaves nothing behind.
+    // (flock and its sleep both hold the lock; they run in the node's PID namespace.)
+    node.sh("pkill -x flock; pkill -x -f 'sleep 300'");
+    wait_for("the lock to be free", Duration::from_secs(20), || {
+        node.sh("flock -n /run/xtables.lock true").status.success()
+    });
+    let u = a.undo.as_ref().expect("an undo");
+    node.sh_ok(&u.commands[0].script);
+    node.sh_ok(&u.deadmen[0].disarm);
+    assert!(!node.rules().contains("pgchaos"), "{}", node.rules());
+    assert_eq!(node.leftovers(), vec![]);
+}
+
+#[test]
+fn a_shell_step_succeeds_only_with_its_expected_status() {
+    if !require_root() {
+        return;
+    }
+    let node = Node::new();
+    let step = |cmd: &str, want: i32| {
+        plan(
+            json!({"shell": {"target": "n", "command": cmd, "expect_status": want, "undo": "true"}}),
+            12,
+            LONG,
+        )
+    };
+    assert!(
+        node.sh(&step("exit 3", 3).inject[0].script)
+            .status
+            .success()
+    );
+    let out = node.sh(&step("exit 0", 3).inject[0].script);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exited with 0, expected 3"),
+        "{out:?}"
+    );
 }

@@ -7,6 +7,9 @@ use common::*;
 
 #[test]
 fn asynchronous_failover_with_a_lagging_replica_loses_acknowledged_writes() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let (out, s) = run_on_lab("tests/scenarios/integrity-async-loss.yml", "async-loss");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(s["verdict"], "failed", "{s:#}");
@@ -26,6 +29,9 @@ fn asynchronous_failover_with_a_lagging_replica_loses_acknowledged_writes() {
 
 #[test]
 fn synchronous_mode_loses_no_acknowledged_write() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let (out, s) = run_on_lab("tests/scenarios/integrity-sync-no-loss.yml", "sync-no-loss");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(s["verdict"], "passed");

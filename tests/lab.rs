@@ -89,11 +89,16 @@ impl Lab {
             "the lab tests need root (network namespaces)"
         );
         UP.get_or_init(|| {
+            // Debian's Patroni 3.0.2, explicitly (the lab's default is 4.x), with the
+            // default watchdog and Debian's Restart= settings.
             // PGCHAOS_TEST_PATRONI4=1 runs the suite against Patroni 4.x from PyPI.
-            let mut args = vec!["up", "--reuse"];
-            if std::env::var_os("PGCHAOS_TEST_PATRONI4").is_some_and(|v| v == "1") {
-                args.push("--patroni4");
-            }
+            let patroni4 = std::env::var_os("PGCHAOS_TEST_PATRONI4").is_some_and(|v| v == "1");
+            let args = vec![
+                "up",
+                "--reuse",
+                "--patroni",
+                if patroni4 { "pypi" } else { "debian" },
+            ];
             let mut out = pgchaos(600, &args);
             if !out.status.success() && asks_for_lab_down(&text(&out.stderr)) {
                 // Another suite left a lab of another Patroni version: rebuild it.
@@ -175,6 +180,9 @@ impl Lab {
 
 #[test]
 fn inventory_is_accepted_by_the_loader() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let lab = Lab::get();
     let out = pgchaos(30, &["inventory"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -194,6 +202,9 @@ fn inventory_is_accepted_by_the_loader() {
 
 #[test]
 fn up_again_without_reuse_is_refused() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let _lab = Lab::get();
     let out = pgchaos(60, &["up"]);
     assert!(!out.status.success());
@@ -206,6 +217,9 @@ fn up_again_without_reuse_is_refused() {
 
 #[test]
 fn ssh_reaches_every_node_under_its_own_hostname() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let lab = Lab::get();
     for n in &lab.state.nodes {
         let out = ssh_ok(&n.name, "hostname; cat /proc/1/cmdline | tr '\\0' ' '");
@@ -218,6 +232,9 @@ fn ssh_reaches_every_node_under_its_own_hostname() {
 
 #[test]
 fn killing_postgres_on_one_node_leaves_the_others_running() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let lab = Lab::get();
     let (victim, others) = lab.pick_replica();
     let pid_file = "head -1 /var/lib/postgresql/15/main/postmaster.pid";
@@ -245,6 +262,9 @@ fn killing_postgres_on_one_node_leaves_the_others_running() {
 
 #[test]
 fn an_iptables_drop_blocks_that_node_only() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let lab = Lab::get();
     let (victim, others) = lab.pick_replica();
     let rule = "INPUT -p tcp --dport 5432 -m comment --comment pgchaos-test -j DROP";
@@ -270,6 +290,9 @@ fn an_iptables_drop_blocks_that_node_only() {
 
 #[test]
 fn systemctl_stop_patroni_stops_postgres_and_start_brings_it_back() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let lab = Lab::get();
     let (victim, _) = lab.pick_replica();
     ssh_ok(&victim, "systemctl stop patroni");
@@ -300,27 +323,169 @@ fn systemctl_stop_patroni_stops_postgres_and_start_brings_it_back() {
 }
 
 #[test]
-fn a_killed_patroni_stays_dead_until_started() {
+fn a_killed_patroni_comes_back_by_itself_unless_a_drop_in_says_restart_no() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let lab = Lab::get();
     let (victim, _) = lab.pick_replica();
-    ssh_ok(&victim, "pkill -9 -f 'bin/[p]atroni'");
-    wait_until(
-        "systemctl to see patroni dead",
-        Duration::from_secs(10),
-        || ssh(&victim, "systemctl is-active patroni").status.code() == Some(3),
-    );
-    // Restart=no: nothing brings it back (checked once more after a full HA loop).
-    std::thread::sleep(Duration::from_secs(3));
+    let main_pid = || {
+        text(&ssh(&victim, "systemctl show -p MainPID --value patroni").stdout)
+            .trim()
+            .to_owned()
+    };
     assert_eq!(
-        ssh(&victim, "systemctl is-active patroni").status.code(),
-        Some(3)
+        ssh_ok(&victim, "systemctl show -p Restart --value patroni").trim(),
+        "on-failure",
+        "Debian 12's patroni.service says Restart=on-failure"
     );
-    ssh_ok(&victim, "systemctl start patroni");
+    let before = main_pid();
+    assert_ne!(before, "0", "patroni runs");
+    // Restart=on-failure: the supervisor starts it again (RestartSec=100ms).
+    ssh_ok(&victim, "pkill -9 -f 'bin/[p]atroni'");
+    wait_until("a new Patroni main PID", Duration::from_secs(10), || {
+        let now = main_pid();
+        !now.is_empty() && now != "0" && now != before
+    });
+    let journal = ssh_ok(&victim, "cat /var/log/pgchaos-systemd.log");
+    assert!(
+        journal.contains("patroni.service: Main process exited, code=killed, status=9/KILL")
+            && journal.contains("patroni.service: Scheduled restart job"),
+        "the restart is in the journal:\n{journal}"
+    );
+
+    // A runtime drop-in, as a fault keeping Patroni down does on a real systemd host.
+    ssh_ok(
+        &victim,
+        "mkdir -p /run/systemd/system/patroni.service.d && \
+         printf '[Service]\\nRestart=no\\n' > /run/systemd/system/patroni.service.d/pgchaos.conf && \
+         systemctl daemon-reload",
+    );
+    assert_eq!(
+        ssh_ok(&victim, "systemctl show -p Restart --value patroni").trim(),
+        "no"
+    );
+    ssh_ok(&victim, "pkill -9 -f 'bin/[p]atroni'");
+    // `inactive`, not `activating`: the supervisor decided not to restart and is gone,
+    // so nothing can bring Patroni back.
+    wait_until("patroni inactive", Duration::from_secs(10), || {
+        text(&ssh(&victim, "systemctl is-active patroni").stdout).trim() == "inactive"
+    });
+    assert_eq!(
+        ssh(&victim, "pgrep -f 'bin/[p]atroni'").status.code(),
+        Some(1),
+        "Patroni stays dead with Restart=no"
+    );
+    ssh_ok(
+        &victim,
+        "rm -r /run/systemd/system/patroni.service.d && systemctl daemon-reload && systemctl start patroni",
+    );
+    assert_eq!(
+        ssh_ok(&victim, "systemctl show -p Restart --value patroni").trim(),
+        "on-failure"
+    );
     lab.wait_steady(Duration::from_secs(90));
 }
 
 #[test]
+fn a_frozen_patroni_leader_is_reset_by_its_watchdog() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
+    let lab = Lab::get();
+    let leader = lab.readiness().leader.expect("a leader");
+    let log_path = lab
+        .state
+        .node_dir(&leader)
+        .join("fs/log/pgchaos-watchdog.log");
+    let events = |p: &Path| -> Vec<String> {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+            .filter(|e| ["armed", "disarmed", "unexpected-close", "reset"].contains(&e.as_str()))
+            .collect()
+    };
+    // Patroni arms the watchdog on the leader (mode: required) with ttl - safety_margin.
+    let timeout = lab.state.timings.ttl - 5;
+    wait_until(
+        "the leader's watchdog armed",
+        Duration::from_secs(10),
+        || events(&log_path).last().map(String::as_str) == Some("armed"),
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains(&format!(" timeout {timeout} s")),
+        "Patroni sets the timeout to ttl - safety_margin:\n{log}"
+    );
+    let resets_before = events(&log_path).iter().filter(|e| *e == "reset").count();
+    let init_before = lab.init_pid(&leader).expect("init pid");
+
+    ssh_ok(&leader, "pkill -STOP -f 'bin/[p]atroni'");
+    let frozen = Instant::now();
+    wait_until(
+        "the watchdog to reset the frozen leader",
+        Duration::from_secs(u64::from(timeout) + 15),
+        || events(&log_path).iter().filter(|e| *e == "reset").count() > resets_before,
+    );
+    let after = frozen.elapsed().as_secs_f64();
+    // The last keepalive came at most one loop_wait before the freeze.
+    let earliest = f64::from(timeout - lab.state.timings.loop_wait) - 1.0;
+    assert!(
+        after >= earliest && after <= f64::from(timeout) + 3.0,
+        "reset {after:.1} s after the freeze, expected about {timeout} s"
+    );
+    // Every process of the node died at once: its PID 1 is gone.
+    wait_until("the node's init to end", Duration::from_secs(10), || {
+        lab.init_pid(&leader).as_deref() != Some(init_before.as_str())
+    });
+    let keeper = std::fs::read_to_string(lab.state.node_dir(&leader).join("keeper.log")).unwrap();
+    assert!(
+        keeper.contains("watchdog reset"),
+        "the keeper records the reset:\n{keeper}"
+    );
+    // The node boots again after the boot delay; the reset is then reported on the node
+    // by the inventory's watchdog_log operation.
+    lab.wait_steady(Duration::from_secs(150));
+    let reported = ssh_ok(&leader, "pgchaos-watchdog-log");
+    assert!(
+        reported.lines().count() > resets_before
+            && reported
+                .lines()
+                .all(|l| l.split_whitespace().nth(1) == Some("reset")),
+        "pgchaos-watchdog-log prints the resets:\n{reported}"
+    );
+}
+
+#[test]
+fn postgres_data_lives_on_a_size_limited_filesystem() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
+    let lab = Lab::get();
+    let (node, _) = lab.pick_replica();
+    let df = ssh_ok(&node, "df -P -k /var/lib/postgresql/15/main | tail -n 1");
+    let fields: Vec<&str> = df.split_whitespace().collect();
+    let kib: u64 = fields[1].parse().expect("df size");
+    let want = lab.state.data_size_mib * 1024;
+    assert!(
+        kib <= want && kib > want * 8 / 10,
+        "the data directory's filesystem holds {kib} KiB, expected about {want}: {df}"
+    );
+    assert!(
+        fields[0].starts_with("/dev/loop") && fields[5] == "/var/lib/postgresql",
+        "a loop-mounted filesystem of the node's own: {df}"
+    );
+    // Only in the node's mount namespace: the host does not see it.
+    let host = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(!host.contains(" /var/lib/postgresql "), "{host}");
+}
+
+#[test]
 fn reboot_brings_a_replica_back_streaming_without_its_rules() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let lab = Lab::get();
     let (victim, _) = lab.pick_replica();
     let before = lab.init_pid(&victim).expect("init pid");
@@ -349,6 +514,9 @@ fn reboot_brings_a_replica_back_streaming_without_its_rules() {
 
 #[test]
 fn poweroff_keeps_a_node_down_until_power_on() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let lab = Lab::get();
     let (victim, _) = lab.pick_replica();
     let ip = lab.ip(&victim);
@@ -377,12 +545,15 @@ fn poweroff_keeps_a_node_down_until_power_on() {
 
 #[test]
 fn power_off_from_the_host_is_a_hard_cut() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let lab = Lab::get();
     let (victim, _) = lab.pick_replica();
     let off = pgchaos(60, &["power-off", &victim]);
     assert!(off.status.success(), "{}", text(&off.stderr));
     // Every process of the node is gone at once, sshd included.
-    let ns = format!("pgc-{victim}");
+    let ns = format!("{}{victim}", common::lab_prefix());
     wait_until(
         "the node's processes to die",
         Duration::from_secs(10),
@@ -405,6 +576,9 @@ fn power_off_from_the_host_is_a_hard_cut() {
 
 #[test]
 fn status_shows_every_member() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let lab = Lab::get();
     let out = pgchaos(30, &["status"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -420,6 +594,9 @@ fn status_shows_every_member() {
 
 #[test]
 fn the_spare_has_patroni_configured_but_not_running() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let lab = Lab::get();
     let spare = lab
         .state

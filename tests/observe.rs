@@ -571,7 +571,7 @@ async fn sql_sampler_reads_primary_replica_and_promotion() {
     let pg = PgSettings {
         port,
         timeout: Duration::from_millis(500),
-        sslmode: pgchaos::inventory::SslMode::Disable,
+        tls: pgchaos::pg::Tls::disabled(),
         ..Default::default()
     };
 

@@ -67,6 +67,9 @@ fn wait_exit(
 
 #[test]
 fn sigkill_mid_block_the_node_heals_itself_and_a_new_run_starts_cleanly() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let (lab, _guard) = lab();
     let inv = lab.inventory.to_str().unwrap();
     let dir = report_dir("sigkill");
@@ -85,7 +88,8 @@ fn sigkill_mid_block_the_node_heals_itself_and_a_new_run_starts_cleanly() {
         err.contains("left by an earlier pgchaos run") && err.contains("cleanup"),
         "{err}"
     );
-    // max_duration 20s + margin 5s: the node-side switch must remove the rule by itself.
+    // The rest of the scenario (a 30 s hold) + margin 5s: the node-side switch must remove
+    // the rule by itself.
     assert!(
         eventually(Duration::from_secs(90), || tagged_rules(&PATRONI_NODES)
             .is_empty()),
@@ -103,9 +107,24 @@ fn sigkill_mid_block_the_node_heals_itself_and_a_new_run_starts_cleanly() {
 
 #[test]
 fn cleanup_removes_what_a_killed_run_left() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let (lab, _guard) = lab();
     let inv = lab.inventory.to_str().unwrap();
     let mut child = start_long_block(inv, &report_dir("cleanup"));
+    // While the run is alive, cleanup refuses (it would undo the faults under it).
+    let busy = pgchaos(&["cleanup", "--inventory", inv]);
+    assert_eq!(busy.status.code(), Some(3), "{}", text(&busy));
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("in progress on this machine"),
+        "{}",
+        text(&busy)
+    );
+    assert!(
+        !tagged_rules(&PATRONI_NODES).is_empty(),
+        "cleanup touched the running fault"
+    );
     child.kill().expect("SIGKILL pgchaos");
     let _ = child.wait();
     let out = pgchaos(&["cleanup", "--inventory", inv]);
@@ -127,23 +146,19 @@ fn cleanup_removes_what_a_killed_run_left() {
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
 }
 
-#[test]
-fn sigint_mid_scenario_undoes_faults_writes_reports_and_exits_130() {
+/// Sends `sig` to a run holding a block: faults undone, reports written, exit 130.
+fn interrupted_mid_scenario(sig: nix::sys::signal::Signal, name: &str) {
     let (lab, _guard) = lab();
     let inv = lab.inventory.to_str().unwrap();
-    let dir = report_dir("sigint");
+    let dir = report_dir(name);
     let mut child = start_long_block(inv, &dir);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let status =
-        wait_exit(&mut child, Duration::from_secs(240)).expect("pgchaos did not exit after SIGINT");
-    assert_eq!(status.code(), Some(130));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(240))
+        .unwrap_or_else(|| panic!("pgchaos did not exit after {sig}"));
+    assert_eq!(status.code(), Some(130), "after {sig}");
     assert!(
         tagged_rules(&PATRONI_NODES).is_empty(),
-        "faults left after SIGINT: {:?}",
+        "faults left after {sig}: {:?}",
         tagged_rules(&PATRONI_NODES)
     );
     let r = results(&dir);
@@ -155,7 +170,27 @@ fn sigint_mid_scenario_undoes_faults_writes_reports_and_exits_130() {
 }
 
 #[test]
+fn sigint_mid_scenario_undoes_faults_writes_reports_and_exits_130() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
+    interrupted_mid_scenario(nix::sys::signal::Signal::SIGINT, "sigint");
+}
+
+/// An operator's SSH session dropped: the shell sends SIGHUP (and stderr goes away).
+#[test]
+fn sighup_mid_scenario_undoes_faults_like_sigint() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
+    interrupted_mid_scenario(nix::sys::signal::Signal::SIGHUP, "sighup");
+}
+
+#[test]
 fn an_inventory_with_the_wrong_scope_refuses_to_start() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let (lab, _guard) = lab();
     let text_inv = std::fs::read_to_string(&lab.inventory).unwrap();
     assert!(
@@ -189,6 +224,9 @@ fn an_inventory_with_the_wrong_scope_refuses_to_start() {
 
 #[test]
 fn no_output_of_a_run_contains_a_password() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
     let (lab, _guard) = lab();
     let inv = lab.inventory.to_str().unwrap();
     let secrets_dir = lab_dir().join("secrets");
@@ -254,4 +292,134 @@ fn no_output_of_a_run_contains_a_password() {
             assert!(!hay.contains(s.as_str()), "a password appears in {name}");
         }
     }
+}
+
+/// `pgchaos ARGS` with its own state directory (where failed undos are recorded), so
+/// that records of this test never meet another run's.
+fn pgchaos_with_state(state: &std::path::Path, args: &[&str]) -> std::process::Output {
+    run_with_deadline(
+        Command::new(bin())
+            .args(args)
+            .env("PGCHAOS_STATE_DIR", state),
+        Duration::from_secs(900),
+    )
+}
+
+/// Powers the node on when dropped (a no-op when it is on).
+struct PowerOnAtExit<'a>(&'a str);
+
+impl Drop for PowerOnAtExit<'_> {
+    fn drop(&mut self) {
+        let _ = pgchaos(&[
+            "lab",
+            "--dir",
+            lab_dir().to_str().unwrap(),
+            "power-on",
+            self.0,
+        ]);
+    }
+}
+
+fn lab_power(what: &str, node: &str) {
+    let out = pgchaos(&["lab", "--dir", lab_dir().to_str().unwrap(), what, node]);
+    assert!(out.status.success(), "lab {what} {node}: {}", text(&out));
+}
+
+#[test]
+fn a_node_powered_off_before_its_undo_is_named_exit_3_and_cleanup_heals_it_later() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
+    let (lab, _guard) = lab();
+    let inv = lab.inventory.to_str().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let dir = report_dir("undo-node-down");
+    let mut child = Command::new(bin())
+        .args([
+            "run",
+            "tests/scenarios/undo-node-down.yml",
+            "--inventory",
+            inv,
+            "--report-dir",
+            dir.to_str().unwrap(),
+        ])
+        .env("PGCHAOS_STATE_DIR", state.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("failed to start pgchaos");
+    let blocked = |n: &str| !tagged_rules(&[n]).is_empty();
+    let mut victims = Vec::new();
+    assert!(
+        eventually(Duration::from_secs(120), || {
+            victims = PATRONI_NODES
+                .iter()
+                .copied()
+                .filter(|n| blocked(n))
+                .collect();
+            victims.len() == 2
+        }),
+        "the block never reached both replicas"
+    );
+    let (down, up) = (victims[0], victims[1]);
+    // Powered on again whatever happens below, so that a failure here does not take the
+    // next tests' node with it.
+    let _on = PowerOnAtExit(down);
+    lab_power("power-off", down);
+    let status = wait_exit(&mut child, Duration::from_secs(300)).expect("pgchaos did not finish");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    // The reachable replica was healed; the other is named with its fault and the command.
+    assert!(
+        !blocked(up),
+        "{up} still blocked: {:?}",
+        tagged_rules(&[up])
+    );
+    assert!(
+        err.contains(&format!("failed on {down}")) && err.contains("NOT healed"),
+        "{err}"
+    );
+    assert!(err.contains("pgchaos cleanup --inventory"), "{err}");
+    let r = results(&dir);
+    assert_eq!(r["outcome"]["kind"], "aborted", "{r}");
+    let reason = r["scenarios"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(down) && reason.contains("DROP"), "{reason}");
+
+    lab_power("power-on", down);
+    assert!(
+        eventually(Duration::from_secs(120), || on_node(down, "true")
+            .status
+            .success()),
+        "{down} did not come back"
+    );
+    // A new run refuses while the undo is owed, naming it.
+    let refused = pgchaos_with_state(
+        state.path(),
+        &[
+            "run",
+            "scenarios/poc/haproxy-ports.yml",
+            "--inventory",
+            inv,
+            "--report-dir",
+            report_dir("undo-owed").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused));
+    let e = String::from_utf8_lossy(&refused.stderr);
+    assert!(e.contains(down) && e.contains("never run since"), "{e}");
+    // Cleanup runs it and forgets it.
+    let out = pgchaos_with_state(state.path(), &["cleanup", "--inventory", inv]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let o = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        o.contains(&format!("{down}: ran the undo of")),
+        "cleanup did not run the owed undo: {o}"
+    );
+    assert!(!blocked(down));
+    let left = std::fs::read_dir(state.path().join("pending"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "the record of the owed undo is still there");
 }

@@ -193,6 +193,79 @@ fn example_inventory_loads_and_binds_the_fixtures() {
 }
 
 #[test]
+fn an_unreadable_postgres_root_certificate_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = std::fs::read_to_string("tests/fixtures/inventory.yml").unwrap();
+    let missing = dir.path().join("missing-root.crt");
+    let inv = inv.replacen(
+        "cluster:\n  scope: main\n",
+        &format!(
+            "cluster:\n  scope: main\n  postgres:\n    sslmode: verify-full\n    sslrootcert: {}\n",
+            missing.display()
+        ),
+        1,
+    );
+    let path = dir.path().join("inventory.yml");
+    std::fs::write(&path, inv).unwrap();
+    let out = pgchaos(&[
+        "validate",
+        "tests/fixtures/scenarios",
+        "--inventory",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("inventory.yml")
+            && err.contains("postgres.sslrootcert")
+            && err.contains("missing-root.crt: cannot be read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn clock_step_needs_the_inventorys_leave_and_is_refused_in_the_lab() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string("tests/fixtures/inventory.yml").unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let run = |inv: &str| {
+        pgchaos(&[
+            "validate",
+            "tests/scenarios/clock-step.yml",
+            "--inventory",
+            inv,
+        ])
+    };
+    // Not allowed by default, named at the step's target.
+    let out = run("tests/fixtures/inventory.yml");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("clock-step.yml:")
+            && err.contains("does not allow")
+            && err.contains("operations.allow_clock_step: true"),
+        "{err}"
+    );
+    let allowed = base.replacen(
+        "cluster:\n",
+        "operations:\n  allow_clock_step: true\ncluster:\n",
+        1,
+    );
+    let out = run(&write("allowed.yml", allowed.clone()));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The lab refuses it whatever the inventory allows.
+    let lab = allowed.replacen("  scope: main\n", "  scope: main\n  lab: true\n", 1);
+    let out = run(&write("lab.yml", lab));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(err.contains("refused in the lab"), "{err}");
+}
+
+#[test]
 fn list_prints_a_table() {
     let out = pgchaos(&["list", "tests/fixtures/scenarios"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

@@ -332,6 +332,66 @@ async fn a_streaming_replica_is_compared_once_caught_up() {
     assert_eq!(check.rows, r.acknowledged);
 }
 
+/// RTO where the leader ends where it started: the server crashes and comes back in place.
+/// The RTO is the outage (to the first write acknowledged after it), not the milliseconds
+/// until the first write after the fault, and it is at least the longest gap between
+/// acknowledged writes (issue 11).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_in_place_measures_the_outage_as_rto_on_the_same_server() {
+    let pg = server(&[]);
+    let w = Workload::start(
+        &writer(50),
+        WriteTarget::Single(pg.endpoint()),
+        None,
+        settings(),
+        "run-inplace",
+        "inplace",
+    )
+    .await
+    .expect("start the workload");
+    let before = wait_for(&w, "20 acknowledged writes", |p| p.acknowledged >= 20).await;
+    let fault_at = Utc::now();
+    tokio::task::block_in_place(|| pg.stop(StopMode::Immediate)).expect("crash the server");
+    wait_for(&w, "a write that fails", |p| {
+        p.failed + p.unknown > before.failed + before.unknown
+    })
+    .await;
+    tokio::task::block_in_place(|| pg.start()).expect("start it again");
+    let back = wait_for(&w, "writes after the restart", |p| {
+        p.last_ack.as_ref().is_some_and(|(at, _)| *at > fault_at)
+    })
+    .await;
+    wait_for(&w, "20 more writes", |p| {
+        p.acknowledged >= back.acknowledged + 20
+    })
+    .await;
+    let ledger = w.stop().await;
+    let r = verify(
+        &ledger,
+        &[("inplace".into(), pg.endpoint())],
+        &settings(),
+        Some(fault_at),
+    )
+    .await
+    .expect("verify");
+    assert_eq!(r.rto_server.as_deref(), Some("inplace"), "{r:?}");
+    let rto = r.rto_seconds.expect("an RTO");
+    let gap = r.max_gap_seconds.expect("a longest gap");
+    let end = r.rto_at.expect("RTO end");
+    let outage = r.rto_outage_start.expect("an outage");
+    // The RTO ends after the outage, not at a write the server took before it went away.
+    assert!(outage >= fault_at && end > outage, "{r:?}");
+    assert!(
+        rto >= (end - outage).num_milliseconds() as f64 / 1000.0,
+        "{r:?}"
+    );
+    assert!(
+        rto > 0.0 && rto + 0.5 >= gap,
+        "RTO {rto} s against the longest write gap {gap} s"
+    );
+    assert!(r.lost.is_empty(), "lost {:?}", r.lost);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promotion_moves_writes_to_a_new_timeline_and_measures_rto() {
     let old = server(&[]);

@@ -13,7 +13,7 @@ use crate::cli::BenchArgs;
 use crate::exit::ExitCode;
 
 /// `pgchaos bench`.
-pub fn bench(args: BenchArgs) -> CommandResult {
+pub(super) fn bench(args: BenchArgs) -> CommandResult {
     let exe = std::env::current_exe().map_err(|e| {
         Failure::aborted(miette::miette!(
             "failed to find the pgchaos executable: {e}"
@@ -29,9 +29,8 @@ pub fn bench(args: BenchArgs) -> CommandResult {
             let prior = crate::lab::is_up(&lab_dir)
                 .then(|| crate::lab::LabState::load(&lab_dir).ok())
                 .flatten()
-                .map(|s| (s.patroni_nodes, s.patroni4));
-            let (nodes, patroni4) = prior.unwrap_or((3, false));
-            let info = lab_up(&lab_dir, nodes, patroni4)?;
+                .map(|s| crate::lab::UpOptions::like(&s));
+            let info = lab_up(&lab_dir, prior.clone().unwrap_or_default())?;
             (info, Some(prior))
         }
     };
@@ -39,18 +38,27 @@ pub fn bench(args: BenchArgs) -> CommandResult {
         inventory: inventory.clone(),
         iterations: args.iterations.max(1),
         observe_for: *args.observe_for,
-        intervals: vec![Duration::from_millis(250), Duration::from_millis(100)],
+        intervals: vec![Duration::from_millis(100), Duration::from_millis(250)],
         precision_runs: args.precision_runs.max(1),
         writer_for: *args.writer_for,
         exe,
         work_dir,
         matrix_results: args.matrix_results.clone(),
+        ctk_sweeps: args.ctk_sweeps.max(1),
+        only: args.only.clone(),
+        soak_for: *args.soak_for,
+        soak_every: *args.soak_every,
     };
     let mut report = BenchReport::new(&inventory, opts.iterations);
     let rt = super::runtime();
     rt.block_on(bench::measure_cluster(&opts, &mut report));
 
-    match (&prior, args.large_nodes) {
+    let large = if opts.wants("large") {
+        args.large_nodes
+    } else {
+        0
+    };
+    match (&prior, large) {
         (_, 0) => {}
         (None, _) => report.observe.push(Measured::skipped(
             format!("{} Patroni nodes", args.large_nodes),
@@ -61,17 +69,36 @@ pub fn bench(args: BenchArgs) -> CommandResult {
             let larger = crate::lab::down(&lab_dir)
                 .map_err(|e| e.to_string())
                 .and_then(|()| {
-                    lab_up(&lab_dir, n, prior.is_some_and(|p| p.1))
+                    let like = prior.clone().unwrap_or_default();
+                    lab_up(&lab_dir, crate::lab::UpOptions { nodes: n, ..like })
                         .map_err(|f| format!("{:?}", f.report))
                 });
             match larger.and_then(|p| bench::load_inventory(&p).map_err(|e| e.to_string())) {
-                Ok(inv) => rt.block_on(bench::measure_observation(&inv, &opts, &mut report)),
+                Ok(inv) => {
+                    rt.block_on(bench::measure_observation(&inv, &opts, &mut report));
+                    if soak_here(&opts) {
+                        rt.block_on(bench::measure_soak(&inv, &opts, &mut report));
+                    }
+                }
                 Err(e) => report
                     .observe
                     .push(Measured::skipped(format!("{n} Patroni nodes"), e)),
             }
-            restore(&lab_dir, *prior);
+            restore(&lab_dir, prior.clone());
         }
+    }
+    // Without the larger lab, the soak runs on the cluster measured first.
+    if report.soak.is_none() && soak_here(&opts) {
+        match bench::load_inventory(&inventory) {
+            Ok(inv) => rt.block_on(bench::measure_soak(&inv, &opts, &mut report)),
+            Err(e) => report.soak = Some(Measured::skipped("memory soak", e.to_string())),
+        }
+    }
+    if report.soak.is_none() {
+        report.soak = Some(Measured::skipped(
+            "memory soak",
+            "not asked for (--soak-for 0 or --only without soak)",
+        ));
     }
     report.finished = Some(bench::sysinfo::MachineLoad::now());
     let md = bench::markdown::render(&report);
@@ -89,28 +116,31 @@ pub fn bench(args: BenchArgs) -> CommandResult {
     }
 }
 
-fn lab_up(dir: &Path, nodes: usize, patroni4: bool) -> Result<PathBuf, Failure> {
+fn soak_here(opts: &BenchOptions) -> bool {
+    opts.wants("soak") && !opts.soak_for.is_zero()
+}
+
+/// Brings the lab of shape `like` up in `dir` (reusing it when it is up).
+fn lab_up(dir: &Path, like: crate::lab::UpOptions) -> Result<PathBuf, Failure> {
     crate::lab::up(&crate::lab::UpOptions {
         dir: dir.to_owned(),
-        nodes,
-        patroni4,
         reuse: true,
         progress: true,
-        ..Default::default()
+        ..like
     })
     .map(|i| i.inventory)
     .map_err(Failure::aborted)
 }
 
 /// Leaves the lab as the bench found it: down if it was down, else rebuilt at its size.
-fn restore(dir: &Path, prior: Option<(usize, bool)>) {
+fn restore(dir: &Path, prior: Option<crate::lab::UpOptions>) {
     eprintln!("bench: restoring the lab");
     if let Err(e) = crate::lab::down(dir) {
         eprintln!("warning: failed to take the larger lab down: {e}");
         return;
     }
-    if let Some((nodes, patroni4)) = prior
-        && let Err(f) = lab_up(dir, nodes, patroni4)
+    if let Some(like) = prior
+        && let Err(f) = lab_up(dir, like)
     {
         eprintln!("warning: failed to restore the lab: {:?}", f.report);
     }

@@ -20,7 +20,7 @@ fn out(text: &str) {
 }
 
 /// `pgchaos lab`.
-pub fn lab(args: LabArgs) -> CommandResult {
+pub(super) fn lab(args: LabArgs) -> CommandResult {
     let dir = args.dir;
     match args.command {
         LabCommand::Up(up) => {
@@ -28,7 +28,11 @@ pub fn lab(args: LabArgs) -> CommandResult {
                 dir: dir.clone(),
                 nodes: up.nodes,
                 reuse: up.reuse,
-                patroni4: up.patroni4,
+                patroni4: up.patroni4 || up.patroni == crate::cli::LabPatroni::Pypi,
+                watchdog: !up.no_watchdog,
+                restart: up.restart,
+                data_size_mib: up.data_size,
+                etcd: up.etcd,
                 timeout: up.timeout.into(),
                 boot_delay: up.boot_delay.into(),
                 ..Default::default()
@@ -82,6 +86,12 @@ pub fn lab(args: LabArgs) -> CommandResult {
         }
         LabCommand::PowerOff(a) => {
             lab::power_off(&dir, &a.node).map_err(fail)?;
+            Ok(ExitCode::Success)
+        }
+        LabCommand::Reset(a) => {
+            let started = std::time::Instant::now();
+            let r = lab::reset(&dir, a.timeout.into(), true).map_err(fail)?;
+            eprintln!("lab: reset in {:.0?}: {r}", started.elapsed());
             Ok(ExitCode::Success)
         }
         LabCommand::Keeper(a) => {

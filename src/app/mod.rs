@@ -13,7 +13,7 @@ use crate::cli::{Cli, Command};
 use crate::exit::ExitCode;
 
 /// A command that could not do its job: what to tell the user, and the exit code.
-pub struct Failure {
+pub(crate) struct Failure {
     /// Exit code.
     pub code: ExitCode,
     /// The diagnostic shown to the user.
@@ -22,7 +22,7 @@ pub struct Failure {
 
 impl Failure {
     /// Bad input (exit 2).
-    pub fn bad_input(report: impl Into<miette::Report>) -> Self {
+    pub(crate) fn bad_input(report: impl Into<miette::Report>) -> Self {
         Self {
             code: ExitCode::BadInput,
             report: report.into(),
@@ -30,7 +30,7 @@ impl Failure {
     }
 
     /// Aborted (exit 3).
-    pub fn aborted(report: impl Into<miette::Report>) -> Self {
+    pub(crate) fn aborted(report: impl Into<miette::Report>) -> Self {
         Self {
             code: ExitCode::Aborted,
             report: report.into(),
@@ -39,7 +39,7 @@ impl Failure {
 }
 
 /// Result of a command.
-pub type CommandResult = Result<ExitCode, Failure>;
+pub(crate) type CommandResult = Result<ExitCode, Failure>;
 
 /// Runs the command line and returns the process exit code.
 pub fn main(cli: Cli) -> ExitCode {

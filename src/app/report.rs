@@ -10,8 +10,11 @@ use crate::report;
 /// Exits 0 when the reports were written (whatever the run's own outcome: that is the
 /// job of `pgchaos run`), 2 when the results file is unreadable, not results, or of an
 /// unknown format version, 3 when the reports could not be written.
-pub fn report(args: ReportArgs) -> CommandResult {
+pub(super) fn report(args: ReportArgs) -> CommandResult {
     let results = report::load_results(&args.results).map_err(Failure::bad_input)?;
+    if args.verify {
+        return verify(&results);
+    }
     let out = match args.out {
         Some(dir) => dir,
         None => match args.results.parent() {
@@ -31,4 +34,36 @@ pub fn report(args: ReportArgs) -> CommandResult {
         println!("{}", p.display());
     }
     Ok(ExitCode::Success)
+}
+
+/// `pgchaos report --verify RESULTS.json`: 0 when every file recorded in the results is
+/// at hand with the same SHA-256, 1 (listing the others) when one differs or is missing,
+/// 2 when the results record no files at all (nothing could be verified).
+fn verify(results: &crate::results::RunResults) -> CommandResult {
+    let p = &results.provenance;
+    if p.inventory.is_none() && p.scenarios.is_empty() {
+        return Err(Failure::bad_input(miette::miette!(
+            "these results record no file hashes (written by a pgchaos without audit evidence): nothing to verify"
+        )));
+    }
+    let v = crate::provenance::verify(p, std::path::Path::new("."));
+    for f in &v.matched {
+        println!("ok: {} ({})", f.path, f.sha256);
+    }
+    for m in &v.mismatched {
+        println!("{m}");
+    }
+    println!(
+        "run {} by pgchaos {} (build {}): {} file(s) match, {} do not",
+        results.run_id,
+        p.pgchaos_version,
+        p.build_commit,
+        v.matched.len(),
+        v.mismatched.len()
+    );
+    Ok(if v.mismatched.is_empty() {
+        ExitCode::Success
+    } else {
+        ExitCode::ScenarioFailed
+    })
 }

@@ -60,6 +60,15 @@ pub(crate) fn load_checked(
     {
         diags.extend(d);
     }
+    // The root certificate file is read now: a run must not start without it.
+    if let Some(inv) = &loaded_inventory
+        && let Err(e) = crate::pg::Tls::from_inventory(&inv.inventory.cluster.postgres)
+    {
+        return Err(Failure::bad_input(miette::miette!(
+            "{}: {e}",
+            inv.path.display()
+        )));
+    }
     if !diags.is_empty() {
         return Err(reject(&diags));
     }
@@ -73,7 +82,7 @@ pub(crate) fn load_checked(
 }
 
 /// `pgchaos validate`.
-pub fn validate(args: ValidateArgs) -> CommandResult {
+pub(super) fn validate(args: ValidateArgs) -> CommandResult {
     let paths = default_paths(args.paths);
     let (scenarios, inventory) = load_checked(&paths, args.inventory.as_deref())?;
     match &inventory {
@@ -117,7 +126,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// `pgchaos list`.
-pub fn list(args: ListArgs) -> CommandResult {
+pub(super) fn list(args: ListArgs) -> CommandResult {
     let paths = default_paths(args.paths);
     let (scenarios, _) = load_checked(&paths, None)?;
     if args.coverage {
@@ -187,7 +196,7 @@ fn coverage(scenarios: &[LoadedScenario]) -> CommandResult {
 }
 
 /// `pgchaos schema`.
-pub fn schema(args: SchemaArgs) -> CommandResult {
+pub(super) fn schema(args: SchemaArgs) -> CommandResult {
     let schema = match args.format {
         SchemaFormat::Scenario => schemars::schema_for!(crate::scenario::Scenario),
         SchemaFormat::Inventory => schemars::schema_for!(crate::inventory::Inventory),

@@ -5,13 +5,15 @@
 //! The measurements take an inventory and know nothing of the lab; the command decides
 //! which clusters to measure (see `app::bench`).
 
-pub mod markdown;
-pub mod observe;
-pub mod overhead;
-pub mod precision;
-pub mod ssh;
-pub mod stats;
-pub mod sysinfo;
+pub(crate) mod ctk;
+pub(crate) mod markdown;
+pub(crate) mod observe;
+pub(crate) mod overhead;
+pub(crate) mod precision;
+pub(crate) mod soak;
+pub(crate) mod ssh;
+pub(crate) mod stats;
+pub(crate) mod sysinfo;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use sysinfo::MachineLoad;
 
 /// Why a measurement could not be made.
 #[derive(Debug, thiserror::Error)]
-pub enum BenchError {
+pub(crate) enum BenchError {
     /// Something needed before measuring is missing (secret, client).
     #[error("failed to set up the measurement: {0}")]
     Setup(String),
@@ -55,7 +57,7 @@ impl BenchError {
 
 /// A figure with the machine's state when it was measured, or why it was not.
 #[derive(Clone, Debug, Serialize)]
-pub struct Measured<T> {
+pub(crate) struct Measured<T> {
     /// What it is (`3 nodes, every 250 ms`).
     pub label: String,
     /// The machine when the measurement started.
@@ -66,7 +68,7 @@ pub struct Measured<T> {
 
 impl<T> Measured<T> {
     /// A figure that was not measured, and why.
-    pub fn skipped(label: impl Into<String>, why: impl Into<String>) -> Self {
+    pub(crate) fn skipped(label: impl Into<String>, why: impl Into<String>) -> Self {
         Self {
             label: label.into(),
             machine: MachineLoad::now(),
@@ -76,7 +78,7 @@ impl<T> Measured<T> {
 }
 
 /// Runs `f`, keeping the machine's state at its start and turning an error into text.
-pub async fn measured<T, F>(label: impl Into<String>, f: F) -> Measured<T>
+pub(crate) async fn measured<T, F>(label: impl Into<String>, f: F) -> Measured<T>
 where
     F: std::future::Future<Output = Result<T, BenchError>>,
 {
@@ -96,7 +98,7 @@ where
 
 /// Everything `pgchaos bench` measured.
 #[derive(Clone, Debug, Serialize)]
-pub struct BenchReport {
+pub(crate) struct BenchReport {
     /// pgchaos version.
     pub version: String,
     /// The command line.
@@ -129,11 +131,15 @@ pub struct BenchReport {
     pub overhead: Vec<Measured<overhead::TimeSplit>>,
     /// Writer cost.
     pub writer: Option<Measured<WriterCost>>,
+    /// Chaos Toolkit side by side.
+    pub ctk: Option<Measured<ctk::CtkFigures>>,
+    /// Memory over a long observation.
+    pub soak: Option<Measured<soak::SoakFigures>>,
 }
 
 impl BenchReport {
     /// An empty report for `inventory`, the machine described now.
-    pub fn new(inventory: &Path, iterations: u32) -> Self {
+    pub(crate) fn new(inventory: &Path, iterations: u32) -> Self {
         Self {
             version: env!("CARGO_PKG_VERSION").into(),
             command_line: std::env::args().collect(),
@@ -165,11 +171,13 @@ impl BenchReport {
             precision: None,
             overhead: Vec::new(),
             writer: None,
+            ctk: None,
+            soak: None,
         }
     }
 
     /// Sections that have no figure (for the exit code).
-    pub fn missing(&self) -> Vec<String> {
+    pub(crate) fn missing(&self) -> Vec<String> {
         let mut out = Vec::new();
         let mut check = |name: &str, err: Option<&String>| {
             if let Some(e) = err {
@@ -197,13 +205,21 @@ impl BenchReport {
             Some(m) => check("writer", m.result.as_ref().err()),
             None => check("writer", Some(&"not run".to_owned())),
         }
+        match &self.ctk {
+            Some(m) => check("chaos toolkit", m.result.as_ref().err()),
+            None => check("chaos toolkit", Some(&"not run".to_owned())),
+        }
+        match &self.soak {
+            Some(m) => check("memory soak", m.result.as_ref().err()),
+            None => check("memory soak", Some(&"not run".to_owned())),
+        }
         out
     }
 }
 
 /// Settings of the measurements.
 #[derive(Clone, Debug)]
-pub struct BenchOptions {
+pub(crate) struct BenchOptions {
     /// Inventory of the cluster measured first.
     pub inventory: PathBuf,
     /// SSH latency pairs.
@@ -222,21 +238,36 @@ pub struct BenchOptions {
     pub work_dir: PathBuf,
     /// results.json of an earlier full seed-matrix run to split too.
     pub matrix_results: Option<PathBuf>,
+    /// Sweeps of Chaos Toolkit's probes over every node.
+    pub ctk_sweeps: usize,
+    /// Sections to measure (empty: all).
+    pub only: Vec<String>,
+    /// Length of the memory soak (zero: none).
+    pub soak_for: Duration,
+    /// Time between two readings of the resident set during the soak.
+    pub soak_every: Duration,
+}
+
+impl BenchOptions {
+    /// Whether `section` is to be measured.
+    pub(crate) fn wants(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
+    }
 }
 
 /// Loads an inventory for measuring.
-pub fn load_inventory(path: &Path) -> Result<Arc<Inventory>, BenchError> {
+pub(crate) fn load_inventory(path: &Path) -> Result<Arc<Inventory>, BenchError> {
     crate::inventory::load(path)
         .map(|l| Arc::new(l.inventory))
         .map_err(|e| BenchError::Setup(format!("failed to load {}: {e}", path.display())))
 }
 
 /// A short control-socket directory (sockets are limited to 108 bytes), removed on drop.
-pub struct ControlDir(PathBuf);
+pub(crate) struct ControlDir(PathBuf);
 
 impl ControlDir {
     /// Its path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -249,7 +280,7 @@ impl Drop for ControlDir {
 }
 
 /// Creates a [`ControlDir`] for one measurement.
-pub fn control_dir(tag: &str) -> Result<ControlDir, BenchError> {
+pub(crate) fn control_dir(tag: &str) -> Result<ControlDir, BenchError> {
     let d = PathBuf::from(format!("/tmp/pgcb-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&d)
         .map_err(|e| BenchError::io(format!("create {}", d.display()), e))?;
@@ -257,7 +288,7 @@ pub fn control_dir(tag: &str) -> Result<ControlDir, BenchError> {
 }
 
 /// Observation label: `3 Patroni nodes + 1 spare, every 250 ms`.
-pub fn observe_label(nodes: usize, spares: usize, interval: Duration) -> String {
+pub(crate) fn observe_label(nodes: usize, spares: usize, interval: Duration) -> String {
     let spares = match spares {
         0 => String::new(),
         1 => " + 1 spare".into(),
@@ -271,7 +302,7 @@ pub fn observe_label(nodes: usize, spares: usize, interval: Duration) -> String 
 
 /// Measures the cluster of `opts.inventory`: SSH, observation at every interval, writer
 /// cost, failover precision and the time split of the scenario run.
-pub async fn measure_cluster(opts: &BenchOptions, report: &mut BenchReport) {
+pub(crate) async fn measure_cluster(opts: &BenchOptions, report: &mut BenchReport) {
     let inv = match load_inventory(&opts.inventory) {
         Ok(i) => i,
         Err(e) => {
@@ -279,15 +310,34 @@ pub async fn measure_cluster(opts: &BenchOptions, report: &mut BenchReport) {
             return;
         }
     };
-    report.ssh = Some(
-        measured("SSH latency and fan-out", async {
-            let ctl = control_dir("ssh")?;
-            ssh::measure(&inv, ctl.path(), opts.iterations).await
-        })
-        .await,
-    );
-    measure_observation(&inv, opts, report).await;
-    report.writer = Some(measured("writer cost at 50 inserts/s", measure_writer(&inv, opts)).await);
+    if opts.wants("ssh") {
+        report.ssh = Some(
+            measured("SSH latency and fan-out", async {
+                let ctl = control_dir("ssh")?;
+                ssh::measure(&inv, ctl.path(), opts.iterations).await
+            })
+            .await,
+        );
+    }
+    if opts.wants("observe") {
+        measure_observation(&inv, opts, report).await;
+    }
+    if opts.wants("ctk") {
+        report.ctk = Some(
+            measured("Chaos Toolkit side by side", async {
+                let ctl = control_dir("ctk")?;
+                ctk::measure(inv.clone(), ctl.path(), &opts.work_dir, opts.ctk_sweeps, 2).await
+            })
+            .await,
+        );
+    }
+    if opts.wants("writer") {
+        report.writer =
+            Some(measured("writer cost at 50 inserts/s", measure_writer(&inv, opts)).await);
+    }
+    if !opts.wants("precision") {
+        return;
+    }
     let precision = measured("failover precision (scenario runs)", async {
         let ctl = control_dir("prec")?;
         precision::measure(
@@ -342,8 +392,37 @@ pub async fn measure_cluster(opts: &BenchOptions, report: &mut BenchReport) {
     }
 }
 
+/// The memory soak on the cluster of `inv` at the default interval.
+pub(crate) async fn measure_soak(
+    inv: &Arc<Inventory>,
+    opts: &BenchOptions,
+    report: &mut BenchReport,
+) {
+    let nodes = inv.nodes_with(crate::inventory::Role::Patroni).count();
+    let spares = inv.nodes_with(crate::inventory::Role::Spare).count();
+    let interval = crate::observe::ObserveConfig::default().interval;
+    let label = observe_label(nodes, spares, interval);
+    let mut m = measured(
+        format!("memory soak for {:?}, {label}", opts.soak_for),
+        async {
+            let ctl = control_dir("soak")?;
+            soak::measure(
+                inv.clone(),
+                ctl.path(),
+                interval,
+                opts.soak_for,
+                opts.soak_every,
+            )
+            .await
+        },
+    )
+    .await;
+    m.label = label;
+    report.soak = Some(m);
+}
+
 /// The time split of a saved results.json.
-pub fn split_file(path: &Path) -> Measured<overhead::TimeSplit> {
+pub(crate) fn split_file(path: &Path) -> Measured<overhead::TimeSplit> {
     let label = format!("seed matrix run {}", path.display());
     let read = std::fs::read_to_string(path)
         .map_err(|e| format!("failed to read {}: {e}", path.display()))
@@ -366,7 +445,7 @@ pub fn split_file(path: &Path) -> Measured<overhead::TimeSplit> {
 }
 
 /// Observation at every interval of `opts` on the cluster of `inv`.
-pub async fn measure_observation(
+pub(crate) async fn measure_observation(
     inv: &Arc<Inventory>,
     opts: &BenchOptions,
     report: &mut BenchReport,

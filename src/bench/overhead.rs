@@ -23,7 +23,7 @@ use crate::results::{EventKind, RunResults, ScenarioResult, Verdict};
 
 /// The split of one run's wall time, seconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct TimeSplit {
+pub(crate) struct TimeSplit {
     /// Scenario attempts that ran.
     pub scenarios: usize,
     /// Wall time of the run.
@@ -44,12 +44,12 @@ pub struct TimeSplit {
 
 impl TimeSplit {
     /// Own time as % of the total, counting the time before the first step as waiting.
-    pub fn own_percent_low(&self) -> f64 {
+    pub(crate) fn own_percent_low(&self) -> f64 {
         100.0 * self.own / self.total.max(f64::EPSILON)
     }
 
     /// Own time as % of the total, counting the time before the first step as pgchaos's.
-    pub fn own_percent_high(&self) -> f64 {
+    pub(crate) fn own_percent_high(&self) -> f64 {
         100.0 * (self.own + self.before_steps) / self.total.max(f64::EPSILON)
     }
 }
@@ -59,7 +59,7 @@ fn secs(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
 }
 
 /// The split of a whole run.
-pub fn split(results: &RunResults) -> TimeSplit {
+pub(crate) fn split(results: &RunResults) -> TimeSplit {
     let mut out = TimeSplit {
         total: secs(results.started_at, results.finished_at),
         ..Default::default()
@@ -84,7 +84,7 @@ pub fn split(results: &RunResults) -> TimeSplit {
 }
 
 /// The split of one scenario attempt (its `own` is what is left inside the scenario).
-pub fn split_scenario(s: &ScenarioResult) -> TimeSplit {
+pub(crate) fn split_scenario(s: &ScenarioResult) -> TimeSplit {
     let total = secs(s.started_at, s.finished_at);
     let ran: Vec<_> = s
         .steps

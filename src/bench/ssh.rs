@@ -17,7 +17,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The SSH figures.
 #[derive(Clone, Debug, Serialize)]
-pub struct SshFigures {
+pub(crate) struct SshFigures {
     /// Nodes the single-command latency rotated over.
     pub latency_nodes: Vec<String>,
     /// Latency of `true` over the multiplexed connection, seconds.
@@ -38,18 +38,18 @@ pub struct SshFigures {
 
 impl SshFigures {
     /// Median fresh latency over median multiplexed latency.
-    pub fn speedup(&self) -> f64 {
+    pub(crate) fn speedup(&self) -> f64 {
         self.fresh.median / self.mux.median.max(f64::EPSILON)
     }
 
     /// Median concurrent fan-out wall time over the median sequential sum.
-    pub fn fanout_ratio(&self) -> f64 {
+    pub(crate) fn fanout_ratio(&self) -> f64 {
         self.fanout_mux_wall.median / self.fanout_mux_sequential.median.max(f64::EPSILON)
     }
 }
 
 /// Measures SSH latency over `iterations` interleaved pairs and a fan-out to every node.
-pub async fn measure(
+pub(crate) async fn measure(
     inv: &Inventory,
     control_dir: &Path,
     iterations: u32,
@@ -181,7 +181,7 @@ async fn fresh_true(inv: &Inventory, node: &Node) -> Result<f64, BenchError> {
 
 /// The `ssh` arguments reaching `node` the way the transport does (same user, port, key,
 /// known hosts, config file), but with no ControlMaster: a new connection every time.
-pub fn fresh_ssh_args(global: &SshOptions, node: &Node, command: &str) -> Vec<String> {
+pub(crate) fn fresh_ssh_args(global: &SshOptions, node: &Node, command: &str) -> Vec<String> {
     let n = &node.ssh.options;
     let mut a: Vec<String> = Vec::new();
     if let Some(c) = n.config_file.as_ref().or(global.config_file.as_ref()) {

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 /// Summary of a set of measurements (seconds, samples per second, ...).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Number of values.
     pub n: usize,
     /// Smallest value.
@@ -21,7 +21,7 @@ pub struct Summary {
 
 impl Summary {
     /// Summarises `values`; none when empty or when a value is not finite.
-    pub fn of(values: &[f64]) -> Option<Summary> {
+    pub(crate) fn of(values: &[f64]) -> Option<Summary> {
         if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
             return None;
         }

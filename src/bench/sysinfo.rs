@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// The machine a figure was measured on, at the moment it was measured.
 #[derive(Clone, Debug, Serialize)]
-pub struct MachineLoad {
+pub(crate) struct MachineLoad {
     /// When (UTC).
     pub at: chrono::DateTime<chrono::Utc>,
     /// Online CPUs.
@@ -19,7 +19,7 @@ pub struct MachineLoad {
 
 impl MachineLoad {
     /// The machine now.
-    pub fn now() -> Self {
+    pub(crate) fn now() -> Self {
         Self {
             at: chrono::Utc::now(),
             nproc: std::thread::available_parallelism()
@@ -32,7 +32,7 @@ impl MachineLoad {
     }
 
     /// `nproc 2, load 1.23 0.98 0.75, 2026-11-10 12:00 UTC`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let load = match self.loadavg {
             Some([a, b, c]) => format!("load average {a:.2} {b:.2} {c:.2}"),
             None => "load average unknown".into(),
@@ -46,21 +46,21 @@ impl MachineLoad {
 }
 
 /// Parses the first three fields of `/proc/loadavg`.
-pub fn parse_loadavg(s: &str) -> Option<[f64; 3]> {
+pub(crate) fn parse_loadavg(s: &str) -> Option<[f64; 3]> {
     let mut it = s.split_whitespace().map(|f| f.parse::<f64>().ok());
     Some([it.next()??, it.next()??, it.next()??])
 }
 
-/// CPU seconds (user + system) of this process, all threads, from `getrusage`.
-pub fn self_cpu_seconds() -> f64 {
+/// User and system CPU seconds of this process, all threads, from `getrusage`.
+pub(crate) fn self_cpu_split() -> (f64, f64) {
     // SAFETY: getrusage only writes into the zeroed struct we own.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: a valid `who` and a valid pointer.
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return 0.0;
+        return (0.0, 0.0);
     }
     let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
+    (secs(usage.ru_utime), secs(usage.ru_stime))
 }
 
 /// CPU seconds of every live `ssh` process descending from this one (the ControlMaster
@@ -68,7 +68,7 @@ pub fn self_cpu_seconds() -> f64 {
 /// only count children that have exited, and the masters live as long as the transport.
 /// Other descendants are left out on purpose: a lab this process brought up runs the whole
 /// cluster under it.
-pub fn ssh_descendants_cpu_seconds() -> HashMap<i32, f64> {
+pub(crate) fn ssh_descendants_cpu_seconds() -> HashMap<i32, f64> {
     let ticks = clock_ticks();
     let me = std::process::id() as i32;
     let mut parent: HashMap<i32, i32> = HashMap::new();
@@ -85,8 +85,16 @@ pub fn ssh_descendants_cpu_seconds() -> HashMap<i32, f64> {
             continue;
         };
         if let Some((ppid, user, system)) = parse_stat(&stat) {
-            parent.insert(pid, ppid);
-            is_ssh.insert(pid, command_name(&stat) == Some("ssh"));
+            // A ControlMaster daemonises (`ssh -f`): its parent is init, not this process,
+            // but its command line names this process's control directory.
+            let ssh = command_name(&stat) == Some("ssh");
+            let mine = ssh
+                && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                    let needle = format!("/tmp/pgcb-{me}-");
+                    c.windows(needle.len()).any(|w| w == needle.as_bytes())
+                });
+            parent.insert(pid, if mine { me } else { ppid });
+            is_ssh.insert(pid, ssh);
             cpu.insert(pid, (user + system) as f64 / ticks);
         }
     }
@@ -109,7 +117,7 @@ pub fn ssh_descendants_cpu_seconds() -> HashMap<i32, f64> {
 
 /// Parent pid, user ticks and system ticks from one `/proc/PID/stat` line. The command
 /// name (field 2) may hold spaces and parentheses, so fields are counted after its last `)`.
-pub fn parse_stat(stat: &str) -> Option<(i32, u64, u64)> {
+pub(crate) fn parse_stat(stat: &str) -> Option<(i32, u64, u64)> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     // After the name: state(3) ppid(4) ... utime(14) stime(15); index 0 is field 3.
@@ -121,7 +129,7 @@ pub fn parse_stat(stat: &str) -> Option<(i32, u64, u64)> {
 }
 
 /// The command name (field 2) of a `/proc/PID/stat` line.
-pub fn command_name(stat: &str) -> Option<&str> {
+pub(crate) fn command_name(stat: &str) -> Option<&str> {
     Some(&stat[stat.find('(')? + 1..stat.rfind(')')?])
 }
 
@@ -133,17 +141,17 @@ fn clock_ticks() -> f64 {
 
 /// Resets this process's peak resident set size (`VmHWM`) so that the next reading covers
 /// only what follows. Returns whether the kernel accepted it (Linux 4.0+).
-pub fn reset_peak_rss() -> bool {
+pub(crate) fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Peak resident set size of this process since start or the last reset, in KiB.
-pub fn peak_rss_kib() -> Option<u64> {
+pub(crate) fn peak_rss_kib() -> Option<u64> {
     status_field("VmHWM:")
 }
 
 /// Current resident set size of this process, in KiB.
-pub fn rss_kib() -> Option<u64> {
+pub(crate) fn rss_kib() -> Option<u64> {
     status_field("VmRSS:")
 }
 
@@ -153,7 +161,7 @@ fn status_field(name: &str) -> Option<u64> {
 }
 
 /// A `kB` field of `/proc/self/status`.
-pub fn parse_status_kib(status: &str, name: &str) -> Option<u64> {
+pub(crate) fn parse_status_kib(status: &str, name: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|l| l.strip_prefix(name))
@@ -162,31 +170,35 @@ pub fn parse_status_kib(status: &str, name: &str) -> Option<u64> {
 }
 
 /// CPU used by this process and its live descendants over a window, as a share of one core.
-pub struct CpuMeter {
+pub(crate) struct CpuMeter {
     started: Instant,
     own: f64,
+    own_system: f64,
     children: HashMap<i32, f64>,
 }
 
 /// What a [`CpuMeter`] measured.
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct CpuUse {
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub(crate) struct CpuUse {
     /// Wall-clock seconds of the window.
     pub wall_seconds: f64,
     /// CPU seconds of this process.
     pub own_cpu_seconds: f64,
     /// CPU seconds of its `ssh` descendants (ControlMasters) within the window.
     pub children_cpu_seconds: f64,
+    /// Of `own_cpu_seconds`, the kernel's share (system calls, and the network stack's
+    /// work on the packets this process sends).
+    pub own_system_seconds: f64,
 }
 
 impl CpuUse {
     /// CPU of this process as % of one core.
-    pub fn own_percent(&self) -> f64 {
+    pub(crate) fn own_percent(&self) -> f64 {
         100.0 * self.own_cpu_seconds / self.wall_seconds.max(f64::EPSILON)
     }
 
     /// CPU of this process and its descendants as % of one core.
-    pub fn total_percent(&self) -> f64 {
+    pub(crate) fn total_percent(&self) -> f64 {
         100.0 * (self.own_cpu_seconds + self.children_cpu_seconds)
             / self.wall_seconds.max(f64::EPSILON)
     }
@@ -194,18 +206,21 @@ impl CpuUse {
 
 impl CpuMeter {
     /// Starts measuring now.
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
+        let (user, system) = self_cpu_split();
         Self {
             children: ssh_descendants_cpu_seconds(),
-            own: self_cpu_seconds(),
+            own: user + system,
+            own_system: system,
             started: Instant::now(),
         }
     }
 
     /// CPU used since [`CpuMeter::start`]. A descendant that started within the window
     /// counts from zero.
-    pub fn stop(&self) -> CpuUse {
-        let own = self_cpu_seconds() - self.own;
+    pub(crate) fn stop(&self) -> CpuUse {
+        let (user, system) = self_cpu_split();
+        let own = user + system - self.own;
         let wall = self.started.elapsed().as_secs_f64();
         let children = ssh_descendants_cpu_seconds()
             .into_iter()
@@ -216,6 +231,7 @@ impl CpuMeter {
             wall_seconds: wall,
             own_cpu_seconds: own.max(0.0),
             children_cpu_seconds: children,
+            own_system_seconds: (system - self.own_system).max(0.0),
         }
     }
 }

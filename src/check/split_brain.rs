@@ -15,11 +15,11 @@ use crate::observe::Sample;
 use crate::results::ObservationSource;
 
 /// Longest silence a writable interval may span.
-pub const MAX_SILENCE: Duration = Duration::seconds(3);
+pub(super) const MAX_SILENCE: Duration = Duration::seconds(3);
 
 /// Two nodes observed writable at the same time.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SplitBrain {
+pub(crate) struct SplitBrain {
     /// The first node.
     pub a: String,
     /// The second node.
@@ -72,7 +72,7 @@ fn intervals(samples: &[&Sample]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
 }
 
 /// Every pair of nodes observed writable at the same time.
-pub fn find_split_brain(samples: &[Sample]) -> Vec<SplitBrain> {
+pub(crate) fn find_split_brain(samples: &[Sample]) -> Vec<SplitBrain> {
     let mut by_node: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
     for s in samples {
         if matches!(

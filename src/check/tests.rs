@@ -4,8 +4,18 @@ use chrono::{TimeZone, Utc};
 
 use super::*;
 use crate::observe::{MemberView, Sample};
+use crate::patroni::state_matches;
 use crate::results::{Observation, ObservationSource};
-use crate::scenario::{LeaderCond, MemberCond, NodeBoolCond, TimelineCond};
+use std::collections::BTreeMap;
+
+use crate::scenario::Bindings;
+use crate::scenario::Condition;
+use crate::scenario::condition::Context;
+use crate::scenario::condition::{LeaderCond, MemberCond, NodeBoolCond, TimelineCond};
+
+fn evaluate(c: &Condition, w: &World, ctx: &Context) -> Option<Eval> {
+    c.on_timeline(w, ctx)
+}
 
 fn t(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(1_700_000_000_000 + ms).unwrap()
@@ -98,7 +108,6 @@ fn ctx<'a>(
 ) -> Context<'a> {
     Context {
         bindings: b,
-        leader_at_start: Some("pg1"),
         timeline_at_start: Some(1),
         leader_changes: 0,
         responses: r,
@@ -231,6 +240,35 @@ fn steady_state_needs_every_patroni_node() {
     let (ok, why) = steady_state(&w, &more);
     assert!(!ok);
     assert!(why.contains("pg4 is not listed"), "{why}");
+}
+
+#[test]
+fn members_are_taken_as_they_report_themselves_when_the_listing_lags() {
+    let mut w = healthy_world("pg1", 1);
+    // The leader's listing still says pg2 is starting; pg2 itself now streams.
+    let mut lagging = healthy("pg1", 1);
+    lagging[1].state = "starting".into();
+    w.apply(&rest(10, "pg1", Some("pg1"), lagging));
+    assert_eq!(w.member("pg2").map(|m| m.state.as_str()), Some("starting"));
+    let mut own = rest(11, "pg2", Some("pg1"), healthy("pg1", 1));
+    own.observation.state = Some("streaming".into());
+    w.apply(&own);
+    let reported = w.members_as_reported();
+    let pg2 = reported
+        .iter()
+        .find(|m| m.name == "pg2")
+        .expect("pg2 listed");
+    assert_eq!(pg2.state, "streaming");
+    // A member whose REST API does not answer keeps its listed state.
+    let mut gone = rest(12, "pg3", None, vec![]);
+    gone.observation.reachable = false;
+    gone.members = None;
+    w.apply(&gone);
+    let pg3 = w
+        .members_as_reported()
+        .into_iter()
+        .find(|m| m.name == "pg3");
+    assert_eq!(pg3.map(|m| m.state), Some("streaming".into()));
 }
 
 #[test]

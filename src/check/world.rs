@@ -10,7 +10,7 @@ use crate::results::{Observation, ObservationSource};
 
 /// A yes/no answer that may be unknown (the node could not be asked).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tri {
+pub(crate) enum Tri {
     /// Yes.
     Yes,
     /// No.
@@ -19,33 +19,46 @@ pub enum Tri {
     Unknown,
 }
 
+impl Tri {
+    /// `yes` or `no` in words, or that the node could not be asked.
+    pub(crate) fn word(self, yes: &str, no: &str) -> String {
+        match self {
+            Tri::Yes => yes.into(),
+            Tri::No => no.into(),
+            Tri::Unknown => "could not be asked".into(),
+        }
+    }
+}
+
 /// Folds samples in time order and answers questions about "now".
 ///
 /// A sample older than the staleness window no longer counts: a sampler stuck on a
 /// blackholed node must not keep reporting that node's last known state as current.
 #[derive(Clone, Debug)]
-pub struct World {
+pub(crate) struct World {
     stale_after: Duration,
     now: Option<DateTime<Utc>>,
     rest: BTreeMap<String, Sample>,
     sql: BTreeMap<String, Observation>,
     ssh: BTreeMap<String, Observation>,
+    dcs: Option<Observation>,
 }
 
 impl World {
     /// An empty world; samples older than `stale_after` (relative to the newest) are ignored.
-    pub fn new(stale_after: Duration) -> Self {
+    pub(crate) fn new(stale_after: Duration) -> Self {
         Self {
             stale_after,
             now: None,
             rest: BTreeMap::new(),
             sql: BTreeMap::new(),
             ssh: BTreeMap::new(),
+            dcs: None,
         }
     }
 
     /// Folds one sample in.
-    pub fn apply(&mut self, s: &Sample) {
+    pub(crate) fn apply(&mut self, s: &Sample) {
         let o = &s.observation;
         if self.now.is_none_or(|n| o.at > n) {
             self.now = Some(o.at);
@@ -60,11 +73,12 @@ impl World {
             ObservationSource::SqlSsh => {
                 self.ssh.insert(o.node.clone(), o.clone());
             }
+            ObservationSource::Dcs => self.dcs = Some(o.clone()),
         }
     }
 
     /// Time of the newest sample folded in.
-    pub fn now(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn now(&self) -> Option<DateTime<Utc>> {
         self.now
     }
 
@@ -79,14 +93,14 @@ impl World {
     }
 
     /// The node's own REST sample, if fresh and answered.
-    pub fn rest(&self, node: &str) -> Option<&Sample> {
+    pub(crate) fn rest(&self, node: &str) -> Option<&Sample> {
         self.rest
             .get(node)
             .filter(|s| s.observation.reachable && self.fresh(s.observation.at))
     }
 
     /// Whether the node's REST API answered in its freshest sample.
-    pub fn api_reachable(&self, node: &str) -> Tri {
+    pub(crate) fn api_reachable(&self, node: &str) -> Tri {
         match self.rest.get(node) {
             Some(s) if self.fresh(s.observation.at) => {
                 if s.observation.reachable {
@@ -99,9 +113,18 @@ impl World {
         }
     }
 
-    /// The leader named by most fresh `/cluster` views; on a tie, the one whose own API
-    /// says it leads. `None`: no view names a leader, or no view answered.
-    pub fn leader(&self) -> Option<String> {
+    /// The holder of the leader key as the DCS says it, when the DCS answers; else the
+    /// leader named by most fresh `/cluster` views, on a tie the one whose own API says
+    /// it leads. `None`: no leader key, no view names a leader, or no view answered.
+    pub(crate) fn leader(&self) -> Option<String> {
+        // The leader key is what makes a Patroni node leader (Patroni's ha.py acquires
+        // and renews it); `/cluster` views only relay it, from each node's DCS cache.
+        if let Some(d) = &self.dcs
+            && d.reachable
+            && self.fresh(d.at)
+        {
+            return d.cluster_leader.clone();
+        }
         let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
         for s in self.rest.values() {
             if s.observation.reachable
@@ -129,14 +152,14 @@ impl World {
     }
 
     /// Whether any fresh REST view answered at all.
-    pub fn any_view(&self) -> bool {
+    pub(crate) fn any_view(&self) -> bool {
         self.rest
             .values()
             .any(|s| s.observation.reachable && self.fresh(s.observation.at))
     }
 
     /// The member list: the leader's own view if fresh, else the newest fresh view.
-    pub fn members(&self) -> Option<&[MemberView]> {
+    pub(crate) fn members(&self) -> Option<&[MemberView]> {
         if let Some(l) = self.leader()
             && let Some(m) = self.rest(&l).and_then(|s| s.members.as_deref())
         {
@@ -151,9 +174,9 @@ impl World {
     }
 
     /// The raw `/cluster` JSON matching [`World::members`].
-    pub fn cluster_json(&self) -> Option<&serde_json::Value> {
+    pub(crate) fn cluster_json(&self) -> Option<&serde_json::Value> {
         if let Some(l) = self.leader()
-            && let Some(j) = self.rest(&l).and_then(|s| s.cluster_json.as_ref())
+            && let Some(j) = self.rest(&l).and_then(|s| s.cluster_json.as_deref())
         {
             return Some(j);
         }
@@ -162,14 +185,14 @@ impl World {
             .filter(|s| s.observation.reachable && self.fresh(s.observation.at))
             .filter(|s| s.cluster_json.is_some())
             .max_by_key(|s| s.observation.at)
-            .and_then(|s| s.cluster_json.as_ref())
+            .and_then(|s| s.cluster_json.as_deref())
     }
 
     /// A member as the node itself reports it (role, state and timeline from its own
     /// fresh `GET /patroni`), or `None` when its REST API does not answer. `/cluster` alone
     /// is not enough: a dead node's member key outlives it until the TTL expires, with
     /// its last state (`streaming`) still in it.
-    pub fn corroborated(&self, view: &MemberView) -> Option<MemberView> {
+    pub(crate) fn corroborated(&self, view: &MemberView) -> Option<MemberView> {
         let own = &self.rest(&view.name)?.observation;
         Some(MemberView {
             name: view.name.clone(),
@@ -180,14 +203,26 @@ impl World {
         })
     }
 
+    /// [`World::members`], each as the node itself reports it where its REST API answers
+    /// ([`World::corroborated`]), else as listed. Steady state judges members this way, so
+    /// targets are bound this way too: the leader's `/cluster` listing can still carry a
+    /// replica's previous state ("starting") after the replica reports "streaming".
+    pub(crate) fn members_as_reported(&self) -> Vec<MemberView> {
+        self.members()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| self.corroborated(m).unwrap_or_else(|| m.clone()))
+            .collect()
+    }
+
     /// One member's entry in [`World::members`].
-    pub fn member(&self, node: &str) -> Option<&MemberView> {
+    pub(crate) fn member(&self, node: &str) -> Option<&MemberView> {
         self.members()?.iter().find(|m| m.name == node)
     }
 
     /// The leader's timeline, as the leader itself reports it (`/cluster` carries the
     /// timeline its member key had at its last update, which lags behind a promotion).
-    pub fn leader_timeline(&self) -> Option<u64> {
+    pub(crate) fn leader_timeline(&self) -> Option<u64> {
         let l = self.leader()?;
         self.rest(&l)
             .and_then(|s| s.observation.timeline)
@@ -195,7 +230,7 @@ impl World {
     }
 
     /// Whether the node accepts writes, asked directly: SQL over TCP, else over SSH.
-    pub fn writable(&self, node: &str) -> Tri {
+    pub(crate) fn writable(&self, node: &str) -> Tri {
         for o in [self.sql.get(node), self.ssh.get(node)]
             .into_iter()
             .flatten()
@@ -211,7 +246,7 @@ impl World {
     }
 
     /// Nodes seen by any source.
-    pub fn nodes(&self) -> impl Iterator<Item = &String> {
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = &String> {
         self.rest
             .keys()
             .chain(self.sql.keys())

@@ -2,8 +2,8 @@
 //!
 //! [`leftovers_script`] lists, one tab-separated record a line (parsed by
 //! [`parse_leftovers`]):
-//! - `rule\t-A CHAIN ... --comment "pgchaos:RUN:SEQ" ...`: a tagged iptables rule in the
-//!   filter table (the only table pgchaos uses);
+//! - `rule\t-A CHAIN ... --comment "pgchaos:RUN:SEQ" ...`: a tagged iptables or ip6tables
+//!   rule in the filter table (the only table pgchaos uses);
 //! - `deadman\tSTEM\tPID\tDEADLINE\tNOW\tALIVE`: an armed dead man's switch (`ALIVE` is
 //!   `yes` when its process still runs; `no` means it died without firing);
 //! - `stopped\tSTEM\tPID PID ...`: processes sent SIGSTOP and not resumed yet;
@@ -16,8 +16,8 @@
 //!    (rules deleted, processes resumed, services started again), and its files go;
 //! 2. processes recorded as stopped are sent SIGCONT (only those whose start time still
 //!    matches: a reused PID is left alone);
-//! 3. every iptables rule whose comment is a pgchaos tag is deleted with `iptables -D`
-//!    and the exact spec `iptables -S` printed (never a flush);
+//! 3. every iptables and ip6tables rule whose comment is a pgchaos tag is deleted with
+//!    `-D` and the exact spec `-S` printed (never a flush);
 //! 4. records of fired switches are removed.
 //!
 //! It removes the leftovers of every run, so it must not run while another pgchaos run
@@ -100,7 +100,7 @@ impl fmt::Display for Leftover {
         match self {
             Leftover::Rule {
                 run_id, seq, rule, ..
-            } => write!(f, "iptables rule of run {run_id} fault {seq}: {rule}"),
+            } => write!(f, "netfilter rule of run {run_id} fault {seq}: {rule}"),
             Leftover::Deadman {
                 run_id,
                 seq,
@@ -165,15 +165,16 @@ pub fn leftovers_script() -> String {
         "# {SELF_MARKER} leftovers\n\
          set -u\n\
          pgc_now=$(date +%s)\n\
-         if command -v iptables >/dev/null 2>&1; then\n\
-         \x20 if pgc_out=$(iptables -w -S 2>&1); then\n\
+         for pgc_ipt in iptables ip6tables; do\n\
+         \x20 command -v \"$pgc_ipt\" >/dev/null 2>&1 || continue\n\
+         \x20 if pgc_out=$(\"$pgc_ipt\" -w 5 -S 2>&1); then\n\
          \x20   printf '%s\\n' \"$pgc_out\" | grep -e '{RULE_GREP}' | while IFS= read -r pgc_l; do\n\
          \x20     printf 'rule\\t%s\\n' \"$pgc_l\"\n\
          \x20   done\n\
-         \x20 else\n\
+         \x20 elif [ \"$pgc_ipt\" = iptables ]; then\n\
          \x20   printf 'error\\tiptables -S failed: %s\\n' \"$(printf '%s' \"$pgc_out\" | head -n 1)\"\n\
          \x20 fi\n\
-         fi\n\
+         done\n\
          if [ -d {STATE_DIR} ] && ! {{ [ -r {STATE_DIR} ] && [ -x {STATE_DIR} ]; }}; then\n\
          \x20 printf 'error\\t{STATE_DIR} is not readable (do commands run as root? set ssh.sudo)\\n'\n\
          elif [ -d {STATE_DIR} ]; then\n\
@@ -242,9 +243,10 @@ pub fn cleanup_script() -> String {
          \x20   rm -f \"$pgc_f\"\n\
          \x20 done\n\
          fi\n\
-         # 3. Tagged iptables rules, one by one, with the spec iptables printed.\n\
-         if command -v iptables >/dev/null 2>&1; then\n\
-         \x20 if pgc_out=$(iptables -w -S 2>&1); then\n\
+         # 3. Tagged iptables and ip6tables rules, one by one, with the spec they printed.\n\
+         for pgc_ipt in iptables ip6tables; do\n\
+         \x20 command -v \"$pgc_ipt\" >/dev/null 2>&1 || continue\n\
+         \x20 if pgc_out=$(\"$pgc_ipt\" -w 5 -S 2>&1); then\n\
          \x20   pgc_rules=$(printf '%s\\n' \"$pgc_out\" | grep -e '{RULE_GREP}')\n\
          \x20   while IFS= read -r pgc_l; do\n\
          \x20     [ -n \"$pgc_l\" ] || continue\n\
@@ -255,15 +257,15 @@ pub fn cleanup_script() -> String {
          \x20       *) continue ;;\n\
          \x20     esac\n\
          \x20     eval \"set -- ${{pgc_l#-A }}\"\n\
-         \x20     if pgc_del \"$@\"; then echo \"pgchaos: deleted rule: $pgc_l\"; else pgc_rc=1; fi\n\
+         \x20     if pgc_del \"$pgc_ipt\" \"$@\"; then echo \"pgchaos: deleted $pgc_ipt rule: $pgc_l\"; else pgc_rc=1; fi\n\
          \x20   done <<PGCHAOS_RULES\n\
          $pgc_rules\n\
          PGCHAOS_RULES\n\
-         \x20 else\n\
+         \x20 elif [ \"$pgc_ipt\" = iptables ]; then\n\
          \x20   echo \"pgchaos: iptables -S failed: $pgc_out\" >&2\n\
          \x20   pgc_rc=1\n\
          \x20 fi\n\
-         fi\n\
+         done\n\
          # 4. Records of switches that fired.\n\
          rm -f {STATE_DIR}/*.fired\n\
          exit \"$pgc_rc\"\n",

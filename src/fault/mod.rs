@@ -27,22 +27,34 @@
 //! that only those very processes are resumed), `.fired` (left by a switch that fired:
 //! when and what its undo printed). See [`leftovers_script`] and [`cleanup_script`].
 
+mod clock_step;
+pub(crate) mod config;
+mod degrade;
+mod fill_disk;
 mod leftovers;
+mod netfilter;
+mod partition;
+pub(crate) mod pending;
+pub(crate) mod runlock;
 mod sh;
+pub(crate) mod undo;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::inventory::{Inventory, Node, Ops, render};
+use crate::inventory::{Inventory, Node, Ops};
+// One pass, each value quoted for where it lands in the template.
 use crate::scenario::{
     BlockAction, BlockStep, Direction, NodeStep, PgCtlMode, PgCtlStep, PortSide, Process, Service,
     ServiceAction, ServiceStep, ShellStep, Signal, SignalStep, Step,
 };
+use crate::text::template::shell as render;
 use crate::transport::shell_quote;
 
 pub use leftovers::{Leftover, cleanup_script, leftovers_script, parse_leftovers};
-use sh::{Lookup, Rule, Stem};
+use netfilter::{Chain, Match, RuleSet};
+use sh::{Lookup, Stem};
 
 /// Where a command runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,12 +91,14 @@ pub struct Action {
 pub struct Undo {
     /// What the undo does, in words.
     pub description: String,
-    /// Commands to run in order, after every `deadmen[i].disarm`. Each is idempotent.
+    /// Commands to run in order, one node independently of the others (see [`undo::run`]).
+    /// Each is idempotent.
     pub commands: Vec<NodeCommand>,
     /// Node-side timers that run the undo by themselves if pgchaos disappears, one per node
     /// the fault touches (a target may stand for several nodes, e.g. `all_etcd`). Each was
-    /// armed by the inject command on its node before the fault; run every `disarm` before
-    /// the normal undo (a disarm is idempotent and always exits 0).
+    /// armed by the inject command on its node before the fault; a node's `disarm` runs
+    /// only after that node's undo succeeded (a disarm is idempotent and always exits 0),
+    /// so a node whose undo failed keeps its switch and its undo record.
     pub deadmen: Vec<Deadman>,
 }
 
@@ -134,6 +148,27 @@ pub enum FaultError {
         /// The node.
         node: String,
     },
+    /// A node's `host` does not resolve to an address (rules name addresses, resolved once).
+    #[error("failed to plan the step: the host {host:?} of node {node} does not resolve: {error}")]
+    Resolve {
+        /// The node.
+        node: String,
+        /// Its `host`.
+        host: String,
+        /// What the resolver said.
+        error: String,
+    },
+    /// More distinct SSH ports than one iptables `multiport` match takes.
+    #[error(
+        "failed to plan the step: the inventory names {0} SSH ports; network faults spare at most 15"
+    )]
+    TooManySshPorts(usize),
+    /// The two sides of a partition share a node.
+    #[error("failed to plan the step: node {0} is on both sides of the partition")]
+    Overlap(String),
+    /// A step's values cannot be turned into a command.
+    #[error("failed to plan the step: {0}")]
+    Invalid(String),
     /// The run id cannot be used in iptables comments and file names.
     #[error(
         "failed to plan the step: run id {0:?} must be 1 to 64 characters among letters, digits, '_' and '-'"
@@ -156,6 +191,10 @@ pub fn plan(step: &Step, ctx: &FaultContext) -> Result<Option<Action>, FaultErro
         Step::PowerOn(s) => power_on(s, ctx)?,
         Step::Block(s) => block(s, ctx)?,
         Step::Isolate(s) => isolate(s, ctx)?,
+        Step::Partition(s) => partition::plan(s, ctx)?,
+        Step::Degrade(s) => degrade::plan(s, ctx)?,
+        Step::FillDisk(s) => fill_disk::plan(s, ctx)?,
+        Step::ClockStep(s) => clock_step::plan(s, ctx)?,
         Step::StartPatroni(s) => start_patroni(s, ctx)?,
         Step::Shell(s) => shell(s, ctx)?,
         Step::Undo(_)
@@ -173,9 +212,17 @@ pub fn plan(step: &Step, ctx: &FaultContext) -> Result<Option<Action>, FaultErro
     Ok(Some(action))
 }
 
+/// A shell probe for what a step needs of a node: exits 0 where the need is met, and
+/// changes nothing (preflight runs it before the first fault).
+pub(crate) fn need_probe(need: crate::scenario::step::NodeNeed) -> &'static str {
+    match need {
+        crate::scenario::step::NodeNeed::Netem => degrade::NETEM_PROBE,
+    }
+}
+
 /// Checks that `run_id` can be used in iptables tags and state file names
 /// (`[A-Za-z0-9_-]`, 1 to 64 characters); [`plan`] refuses others.
-pub fn check_run_id(run_id: &str) -> Result<(), FaultError> {
+pub(crate) fn check_run_id(run_id: &str) -> Result<(), FaultError> {
     let ok = !run_id.is_empty()
         && run_id.len() <= 64
         && run_id
@@ -189,7 +236,7 @@ pub fn check_run_id(run_id: &str) -> Result<(), FaultError> {
 }
 
 /// The iptables comment of fault `seq` of run `run_id`.
-pub fn rule_tag(run_id: &str, seq: u32) -> String {
+pub(crate) fn rule_tag(run_id: &str, seq: u32) -> String {
     format!("pgchaos:{run_id}:{seq}")
 }
 
@@ -259,8 +306,11 @@ fn assemble(
                      pgc_rc=$?\n\
                      if [ \"$pgc_rc\" -ne 0 ]; then\n\
                      \x20 echo \"pgchaos: failed to inject the fault (exit $pgc_rc); undoing it now\" >&2\n\
-                     \x20 ( {disarm} ) >&2\n\
-                     \x20 (\n{undo}) >&2\n\
+                     \x20 if (\n{undo}) >&2; then\n\
+                     \x20   ( {disarm} ) >&2\n\
+                     \x20 else\n\
+                     \x20   echo 'pgchaos: the undo failed too: the dead man'\"'\"'s switch stays armed and retries it' >&2\n\
+                     \x20 fi\n\
                      \x20 exit \"$pgc_rc\"\n\
                      fi\n",
                     inject = p.inject,
@@ -349,16 +399,28 @@ fn signal(s: &SignalStep, ctx: &FaultContext) -> Result<Action, FaultError> {
         let ops = ctx.inventory.ops_for(node);
         let stem = Stem::new(ctx.run_id, ctx.seq, &node.name);
         let lookup = match s.process {
-            Process::Postgres => Lookup::NameOfUser {
+            // Only this cluster's processes: another cluster's PostgreSQL or Patroni on
+            // the same host (`patroni@a`, `patroni@b`), or `patroni_exporter`, is never hit.
+            Process::Postgres => Lookup::ClusterPostgres {
+                data_dir: &ops.data_dir,
                 name: &ops.postgres_process,
                 user: &ops.postgres_user,
             },
             Process::Postmaster => Lookup::Postmaster {
                 data_dir: &ops.data_dir,
             },
-            Process::Patroni => Lookup::Daemon(&ops.patroni_process),
-            Process::Etcd => Lookup::Name(&ops.etcd_process),
-            Process::Haproxy => Lookup::Name(HAPROXY_PROCESS),
+            Process::Patroni => Lookup::Service {
+                service: &ops.patroni_service,
+                fallback: Box::new(Lookup::Daemon(&ops.patroni_process)),
+            },
+            Process::Etcd => Lookup::Service {
+                service: &ops.etcd_service,
+                fallback: Box::new(Lookup::Name(&ops.etcd_process)),
+            },
+            Process::Haproxy => Lookup::Service {
+                service: &ops.haproxy_service,
+                fallback: Box::new(Lookup::Name(HAPROXY_PROCESS)),
+            },
         };
         let piece = if s.signal == Signal::Stop {
             Piece {
@@ -374,9 +436,20 @@ fn signal(s: &SignalStep, ctx: &FaultContext) -> Result<Action, FaultError> {
             }
         } else if let (true, Some(service)) = (terminating, daemon_service(&ops)) {
             restarts = true;
+            let vars = op_vars(node, &ops, &service);
+            // keep_down: the supervisor is held before the signal and released (before the
+            // service is started again) on undo, by the dead man's switch too.
+            let (hold, release) = if s.keep_down {
+                (
+                    format!("{} || exit 1\n", render(&ops.service_keep_down, &vars)),
+                    format!("{}\n", render(&ops.service_keep_down_undo, &vars)),
+                )
+            } else {
+                (String::new(), String::new())
+            };
             Piece {
-                inject: format!("{}{}", lookup.script(), sh::send(sig)),
-                undo: Some(ensure_started(&ops, &service)),
+                inject: format!("{hold}{}{}", lookup.script(), sh::send(sig)),
+                undo: Some(format!("{release}{}", ensure_started(node, &ops, &service))),
                 deadman: true,
                 prelude: "",
             }
@@ -412,26 +485,31 @@ fn signal(s: &SignalStep, ctx: &FaultContext) -> Result<Action, FaultError> {
 
 /// `service_is_active || service_start`: idempotent, and harmless when a later step
 /// already started the service.
-fn ensure_started(ops: &Ops, service: &str) -> String {
-    let vars = [("service", service_value(service))];
+fn ensure_started(node: &Node, ops: &Ops, service: &str) -> String {
+    let vars = op_vars(node, ops, service);
     format!(
         "if {} >/dev/null 2>&1; then\n\
          \x20 echo {already}\n\
          else\n\
          \x20 {}\n\
          fi\n",
-        render(&ops.service_is_active, &as_vars(&vars)),
-        render(&ops.service_start, &as_vars(&vars)),
+        render(&ops.service_is_active, &vars),
+        render(&ops.service_start, &vars),
         already = shell_quote(&format!("pgchaos: {service} already runs")),
     )
 }
 
-fn service_value(service: &str) -> String {
-    shell_quote(service)
-}
-
-fn as_vars<'a>(v: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
-    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+/// The placeholders of an operation template (`systemctl stop {service}`): the service,
+/// and the node's `{node}`, `{host}`, `{data_dir}` and `{bin_dir}`, as the inventory
+/// documents them.
+fn op_vars<'a>(node: &'a Node, ops: &'a Ops, service: &'a str) -> [(&'static str, &'a str); 5] {
+    [
+        ("service", service),
+        ("node", &node.name),
+        ("host", &node.host),
+        ("data_dir", &ops.data_dir),
+        ("bin_dir", &ops.bin_dir),
+    ]
 }
 
 fn service(s: &ServiceStep, ctx: &FaultContext) -> Result<Action, FaultError> {
@@ -445,8 +523,7 @@ fn service(s: &ServiceStep, ctx: &FaultContext) -> Result<Action, FaultError> {
             Service::Etcd => ops.etcd_service.clone(),
             Service::Haproxy => ops.haproxy_service.clone(),
         };
-        let vars = [("service", service_value(&name))];
-        let vars = as_vars(&vars);
+        let vars = op_vars(node, &ops, &name);
         let piece = match s.action {
             // A service left stopped is a broken node (a Patroni member missing, an etcd
             // member short of quorum): arm a switch that starts it again.
@@ -540,10 +617,9 @@ fn power_on_command(node: &Node, ops: &Ops, what: &'static str) -> Result<NodeCo
         what,
         node: node.name.clone(),
     })?;
-    let (n, h) = (shell_quote(&node.name), shell_quote(&node.host));
     Ok(NodeCommand {
         location: Location::Local,
-        script: render(template, &[("node", &n), ("host", &h)]),
+        script: render(template, &[("node", &node.name), ("host", &node.host)]),
     })
 }
 
@@ -592,102 +668,58 @@ fn power_on(s: &NodeStep, ctx: &FaultContext) -> Result<Action, FaultError> {
     })
 }
 
-/// The node's address, as iptables `-s`/`-d` takes it (an IP, or a name iptables
-/// resolves when the rule is inserted and again when it is deleted).
-fn hosts_of(ctx: &FaultContext, targets: &[String]) -> Result<Vec<String>, FaultError> {
-    let mut out = Vec::new();
+/// Every node the targets stand for, without repeats, in order.
+fn nodes_of<'a>(ctx: &'a FaultContext, targets: &[String]) -> Result<Vec<&'a Node>, FaultError> {
+    let mut out: Vec<&Node> = Vec::new();
     for t in targets {
         for n in nodes(ctx, t)? {
-            if !out.contains(&n.host) {
-                out.push(n.host.clone());
+            if !out.iter().any(|o| o.name == n.name) {
+                out.push(n);
             }
         }
     }
     Ok(out)
 }
 
-/// Rules of a block step, in insertion order.
-fn block_rules(s: &BlockStep, tag: &str, peers: &[String]) -> Vec<Rule> {
-    let (chain, addr_flag): (&'static str, &str) = match s.direction {
-        Direction::Inbound => ("INPUT", "-s"),
-        Direction::Outbound => ("OUTPUT", "-d"),
+/// Rules of a block step, in insertion order, for peers resolved to addresses (both
+/// families when there is none).
+fn block_rules(s: &BlockStep, tag: &str, peers: &[std::net::IpAddr]) -> RuleSet {
+    let chain = match s.direction {
+        Direction::Inbound => Chain::Input,
+        Direction::Outbound => Chain::Output,
     };
     let target = match s.action {
         BlockAction::Drop => "DROP",
         // Plain REJECT (ICMP port unreachable), as the runbooks do.
         BlockAction::Reject => "REJECT",
     };
-    let rule = |peer: Option<&String>| {
-        let mut spec: Vec<String> = vec!["-p".into(), "tcp".into()];
-        let flag = match s.port_is {
-            PortSide::Destination => "--dport",
-            PortSide::Source => "--sport",
-        };
-        spec.extend([flag.into(), s.port.to_string()]);
-        if let Some(p) = peer {
-            spec.extend([addr_flag.into(), p.clone()]);
-        }
-        spec.extend([
-            "-m".into(),
-            "comment".into(),
-            "--comment".into(),
-            tag.into(),
-            "-j".into(),
-            target.into(),
-        ]);
-        Rule {
-            chain,
-            position: 1,
-            spec,
-        }
+    let flag = match s.port_is {
+        PortSide::Destination => "--dport",
+        PortSide::Source => "--sport",
     };
+    let spec: Vec<String> = ["-p", "tcp", flag, &s.port.to_string(), "-j", target]
+        .iter()
+        .map(|w| (*w).to_owned())
+        .collect();
+    // The SSH port itself is refused by validation; a block names one port, so no SSH
+    // exception is needed.
+    let mut set = RuleSet::new(tag, &[]);
     if peers.is_empty() {
-        vec![rule(None)]
+        set.add(chain, None, &spec);
     } else {
-        peers.iter().map(|p| rule(Some(p))).collect()
+        for p in peers {
+            set.add(chain, Some(*p), &spec);
+        }
     }
-}
-
-fn rules_piece(rules: &[Rule]) -> Piece {
-    let mut inject = String::new();
-    for r in rules {
-        let _ = writeln!(inject, "{} || exit 1", r.insert());
-    }
-    let _ = writeln!(
-        inject,
-        "echo 'pgchaos: inserted {} iptables rule(s) tagged {}'",
-        rules.len(),
-        rules[0]
-            .spec
-            .iter()
-            .skip_while(|w| *w != "--comment")
-            .nth(1)
-            .map(String::as_str)
-            .unwrap_or("")
-    );
-    // Deleted in reverse order: for isolation, the DROP rules go before the exceptions
-    // that keep SSH open.
-    let mut undo = String::from("pgc_rc=0\n");
-    for r in rules.iter().rev() {
-        let _ = writeln!(undo, "{} || pgc_rc=1", r.delete());
-    }
-    undo.push_str(
-        "[ \"$pgc_rc\" -eq 0 ] && echo 'pgchaos: no rule of this fault is left'\nexit \"$pgc_rc\"\n",
-    );
-    Piece {
-        inject,
-        undo: Some(undo),
-        deadman: true,
-        prelude: sh::FN_DEL_RULE,
-    }
+    set
 }
 
 fn block(s: &BlockStep, ctx: &FaultContext) -> Result<Action, FaultError> {
     let nodes = nodes(ctx, &s.target)?;
-    let peers = hosts_of(ctx, &s.peers)?;
+    let peers = netfilter::addresses_of(&nodes_of(ctx, &s.peers)?)?;
     let tag = rule_tag(ctx.run_id, ctx.seq);
     let rules = block_rules(s, &tag, &peers);
-    let pieces = nodes.iter().map(|n| (*n, rules_piece(&rules))).collect();
+    let pieces = nodes.iter().map(|n| (*n, rules.piece())).collect();
     let verb = match s.action {
         BlockAction::Drop => "DROP",
         BlockAction::Reject => "REJECT",
@@ -704,7 +736,7 @@ fn block(s: &BlockStep, ctx: &FaultContext) -> Result<Action, FaultError> {
     if !s.peers.is_empty() {
         let _ = write!(description, " {prep} {}", s.peers.join(", "));
     }
-    let undo_description = || format!("remove the iptables rules tagged {tag}");
+    let undo_description = || format!("remove the netfilter rules tagged {tag}");
     Ok(assemble(
         ctx,
         "block",
@@ -714,74 +746,33 @@ fn block(s: &BlockStep, ctx: &FaultContext) -> Result<Action, FaultError> {
     ))
 }
 
-/// Rules isolating a node: loopback and SSH stay open both ways, everything else is
-/// dropped. Exceptions are inserted before the DROPs (positions 1, 2, then 3), so SSH is
-/// never cut, not even between two commands.
-fn isolate_rules(tag: &str, ssh_port: u16) -> Vec<Rule> {
-    let tagged = |mut spec: Vec<String>, target: &str| {
-        spec.extend([
-            "-m".into(),
-            "comment".into(),
-            "--comment".into(),
-            tag.into(),
-            "-j".into(),
-            target.into(),
-        ]);
-        spec
-    };
-    let port = ssh_port.to_string();
-    let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    vec![
-        Rule {
-            chain: "INPUT",
-            position: 1,
-            spec: tagged(w(&["-i", "lo"]), "ACCEPT"),
-        },
-        Rule {
-            chain: "INPUT",
-            position: 2,
-            spec: tagged(w(&["-p", "tcp", "--dport", &port]), "ACCEPT"),
-        },
-        Rule {
-            chain: "OUTPUT",
-            position: 1,
-            spec: tagged(w(&["-o", "lo"]), "ACCEPT"),
-        },
-        Rule {
-            chain: "OUTPUT",
-            position: 2,
-            spec: tagged(w(&["-p", "tcp", "--sport", &port]), "ACCEPT"),
-        },
-        Rule {
-            chain: "INPUT",
-            position: 3,
-            spec: tagged(vec![], "DROP"),
-        },
-        Rule {
-            chain: "OUTPUT",
-            position: 3,
-            spec: tagged(vec![], "DROP"),
-        },
-    ]
+/// Rules isolating a node: everything but loopback and SSH is dropped, both directions,
+/// both families. Only DROP rules, none of which matches loopback or SSH: the host's own
+/// rules (fail2ban, allow-lists) still decide about those, as they did before. An ACCEPT
+/// inserted ahead of them would open SSH to anyone for the fault's duration.
+fn isolate_rules(tag: &str, ssh_ports: &[u16]) -> RuleSet {
+    let mut set = RuleSet::new(tag, ssh_ports);
+    for chain in [Chain::Input, Chain::Output] {
+        set.drop_all_but_ssh(&Match {
+            chain,
+            peer: None,
+            not_loopback: true,
+            extra: &[],
+        });
+    }
+    set
 }
 
 fn isolate(s: &NodeStep, ctx: &FaultContext) -> Result<Action, FaultError> {
     let nodes = nodes(ctx, &s.target)?;
     let tag = rule_tag(ctx.run_id, ctx.seq);
-    let pieces = nodes
-        .iter()
-        .map(|n| {
-            // The port sshd listens on as the inventory says it; a port set only in
-            // ~/.ssh/config is not known here (the switch still heals the node).
-            let port = n.ssh.options.port.or(ctx.inventory.ssh.port).unwrap_or(22);
-            (*n, rules_piece(&isolate_rules(&tag, port)))
-        })
-        .collect();
+    let rules = isolate_rules(&tag, &netfilter::ssh_ports(ctx)?);
+    let pieces = nodes.iter().map(|n| (*n, rules.piece())).collect();
     let description = format!(
-        "isolate {} from the network (all but SSH and loopback, both directions)",
+        "isolate {} from the network (all but SSH and loopback, both directions, IPv4 and IPv6)",
         names(&nodes)
     );
-    let undo_description = || format!("remove the iptables rules tagged {tag}");
+    let undo_description = || format!("remove the netfilter rules tagged {tag}");
     Ok(assemble(
         ctx,
         "isolate",
@@ -797,8 +788,7 @@ fn start_patroni(s: &NodeStep, ctx: &FaultContext) -> Result<Action, FaultError>
         .iter()
         .map(|node| {
             let ops = ctx.inventory.ops_for(node);
-            let vars = [("service", service_value(&ops.patroni_service))];
-            let vars = as_vars(&vars);
+            let vars = op_vars(node, &ops, &ops.patroni_service);
             let piece = Piece {
                 inject: format!(
                     "{} || exit 1\n{}\n",
@@ -830,16 +820,23 @@ fn start_patroni(s: &NodeStep, ctx: &FaultContext) -> Result<Action, FaultError>
 
 fn shell(s: &ShellStep, ctx: &FaultContext) -> Result<Action, FaultError> {
     let nodes = nodes(ctx, &s.target)?;
-    // A command expected to fail would trigger the immediate undo of the switch wrapper;
-    // without a switch it simply runs.
-    let deadman = s.undo.is_some() && s.expect_status.unwrap_or(0) == 0;
+    let deadman = s.undo.is_some();
     // User commands run without `set -u`: they were written for a plain shell.
     let user = |c: &str| format!("set +u\n{c}\n");
+    // The step succeeds when the command exits with `expect_status` (default 0); any other
+    // status fails the inject (and so undoes it at once).
+    let want = s.expect_status.unwrap_or(0);
+    let inject = format!(
+        "(\n{cmd})\n\
+         pgc_st=$?\n\
+         if [ \"$pgc_st\" -ne {want} ]; then echo \"pgchaos: the command exited with $pgc_st, expected {want}\" >&2; exit 1; fi\n",
+        cmd = user(&s.command)
+    );
     let pieces = nodes
         .iter()
         .map(|n| {
             let piece = Piece {
-                inject: user(&s.command),
+                inject: inject.clone(),
                 undo: s.undo.as_deref().map(user),
                 deadman,
                 prelude: "",
@@ -862,7 +859,7 @@ fn shell(s: &ShellStep, ctx: &FaultContext) -> Result<Action, FaultError> {
 /// `patronictl switchover` run on node `on` (for `via: patronictl`): `--force`, the
 /// inventory's scope as the cluster name, and the leader and candidate when given (member
 /// names, which are inventory node names). Works with Patroni 3.0 and 4.x.
-pub fn patronictl_switchover(
+pub(crate) fn patronictl_switchover(
     inventory: &Inventory,
     on: &str,
     leader: Option<&str>,
@@ -880,7 +877,7 @@ pub fn patronictl_switchover(
 
 /// `patronictl failover --candidate C --force SCOPE` run on node `on`. No `--leader`:
 /// Patroni 4 rejects it for failover.
-pub fn patronictl_failover(
+pub(crate) fn patronictl_failover(
     inventory: &Inventory,
     on: &str,
     candidate: &str,
@@ -908,40 +905,6 @@ fn patronictl(
             shell_quote(&inventory.cluster.scope)
         ),
     })
-}
-
-/// For `run --dry-run`: every command of `action`, as the exact command line each node
-/// (or the local machine) would run. `wrap(node, script)` is the transport's wrapping
-/// (`Transport::wrap`: `sudo -n sh -c '...'`).
-pub fn describe_dry_run(action: &Action, wrap: impl Fn(&str, &str) -> String) -> String {
-    let line = |c: &NodeCommand| match &c.location {
-        Location::Node(n) => format!("on {n}: {}", wrap(n, &c.script)),
-        Location::Local => format!("locally: sh -c {}", shell_quote(&c.script)),
-    };
-    let mut out = format!("fault: {}\n", action.description);
-    for c in &action.inject {
-        let _ = writeln!(out, "  inject {}", line(c));
-    }
-    match &action.undo {
-        None => out.push_str("  undo: none (one-shot)\n"),
-        Some(u) => {
-            let _ = writeln!(out, "  undo: {}", u.description);
-            for d in &u.deadmen {
-                let _ = writeln!(
-                    out,
-                    "    dead man's switch {} fires after {}s unless disarmed; disarm on {}: {}",
-                    d.stem,
-                    d.after.as_secs(),
-                    d.node,
-                    wrap(&d.node, &d.disarm)
-                );
-            }
-            for c in &u.commands {
-                let _ = writeln!(out, "    {}", line(c));
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

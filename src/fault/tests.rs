@@ -99,14 +99,16 @@ fn kill_every_postgres_process_is_one_shot() {
         s.starts_with("# pgchaos-script signal pgchaos:run-7:3\nset -u\n"),
         "{s}"
     );
+    // This cluster's postmaster (from its data directory) and its children only.
     assert!(
-        s.contains("pgc_pids=$(pgrep -u postgres -x postgres)"),
+        s.contains("pgc_pids=$(head -n 1 /var/lib/postgresql/15/main/postmaster.pid"),
         "{s}"
     );
     assert!(
-        s.contains("no process named postgres owned by postgres"),
+        s.contains("$(pgrep -P \"$pgc_pids\" -u postgres -x postgres"),
         "{s}"
     );
+    assert!(!s.contains("pgrep -u postgres -x postgres)"), "{s}");
     assert!(s.contains("kill -s KILL \"$pgc_p\""), "{s}");
     assert!(
         !s.contains("setsid"),
@@ -121,7 +123,7 @@ fn sigstop_records_pids_arms_switch_first_and_undo_resumes_them() {
         action(json!({"signal": {"target": "victim", "process": "postgres", "signal": "STOP"}}));
     let s = node_script(&a.inject[0], "pg1");
     let arm = pos(&s, "setsid sh -c");
-    let lookup = pos(&s, "pgrep -u postgres -x postgres");
+    let lookup = pos(&s, "pgrep -P \"$pgc_pids\" -u postgres -x postgres");
     let record = pos(&s, "/run/pgchaos/run-7.3.pg1.stopped.tmp");
     let stop = pos(&s, "kill -s STOP");
     assert!(
@@ -172,17 +174,18 @@ fn sigstop_records_pids_arms_switch_first_and_undo_resumes_them() {
 }
 
 #[test]
-fn failed_inject_disarms_and_undoes_at_once() {
+fn failed_inject_undoes_at_once_and_disarms_only_if_the_undo_succeeded() {
     let a = action(json!({"block": {"target": "victim", "port": 5432}}));
     let s = node_script(&a.inject[0], "pg1");
-    let inject = pos(&s, "iptables -w -I INPUT 1");
+    let inject = pos(&s, "iptables -w 5 -I INPUT 1");
     let check = pos(&s, "pgc_rc=$?\nif [");
     // The undo also appears earlier, stored for the switch: look at the last occurrences.
     let disarm = s.rfind("kill -s TERM --").unwrap();
-    let undo = s.rfind("pgc_del INPUT").unwrap();
+    let undo = s.rfind("pgc_del iptables INPUT").unwrap();
+    let kept = pos(&s, "the undo failed too");
     let exit = pos(&s, "exit \"$pgc_rc\"\nfi");
     assert!(
-        inject < check && check < disarm && disarm < undo && undo < exit,
+        inject < check && check < undo && undo < disarm && disarm < kept && kept < exit,
         "{s}"
     );
 }
@@ -219,6 +222,32 @@ fn killing_patroni_targets_the_daemon_and_starts_it_again_on_undo() {
     );
     assert!(undo.contains("systemctl start patroni"), "{undo}");
     assert_eq!(u.deadmen.len(), 1);
+}
+
+#[test]
+fn keep_down_holds_the_supervisor_before_the_kill_and_releases_it_on_undo() {
+    let a = action(
+        json!({"signal": {"target": "victim", "process": "patroni", "signal": "KILL", "keep_down": true}}),
+    );
+    let s = node_script(&a.inject[0], "pg1");
+    let hold = s
+        .find("/run/systemd/system/patroni.service.d/pgchaos-keep-down.conf")
+        .expect("the drop-in");
+    assert!(s[hold..].contains("Restart=no"), "{s}");
+    assert!(
+        hold < s.find("pgrep -f bin/patroni").expect("lookup"),
+        "{s}"
+    );
+    let u = a.undo.expect("undo");
+    let undo = node_script(&u.commands[0], "pg1");
+    let release = undo
+        .find("rm -f /run/systemd/system/patroni.service.d/pgchaos-keep-down.conf && systemctl daemon-reload")
+        .expect("the drop-in removed");
+    assert!(
+        release < undo.find("systemctl start patroni").expect("start"),
+        "{undo}"
+    );
+    assert_eq!(u.deadmen.len(), 1, "the dead man's switch undoes it too");
 }
 
 #[test]
@@ -297,6 +326,30 @@ fn service_templates_from_ops_with_quoted_names() {
         a.undo.unwrap().commands[0]
             .script
             .contains("/usr/local/bin/svc up 'ha proxy'\n")
+    );
+}
+
+#[test]
+fn operation_templates_get_every_documented_placeholder_quoted_where_it_stands() {
+    let inv = inventory(json!({
+        "service_stop": "svc down {service} --node={node} --host '{host}' --data \"{data_dir}\" # {bin_dir}",
+        "data_dir": "/srv/pg $(touch /tmp/pgc-ops-pwned)",
+        "bin_dir": "/opt/pg\nrm -rf /",
+        "haproxy_service": "{node}"
+    }));
+    let a = plan_with(
+        &inv,
+        json!({"service": {"target": "victim", "service": "haproxy", "action": "stop"}}),
+    )
+    .unwrap()
+    .unwrap();
+    let s = &a.inject[0].script;
+    // The service named `{node}` is not expanded again; every value stays data.
+    assert!(
+        s.contains(
+            "svc down '{node}' --node=pg1 --host '10.0.0.1' --data \"/srv/pg \\$(touch /tmp/pgc-ops-pwned)\" # /opt/pg rm -rf /\n"
+        ),
+        "{s}"
     );
 }
 
@@ -383,23 +436,39 @@ fn power_on_is_local_and_quotes_values() {
     assert!(matches!(err, FaultError::NoPowerOn { .. }));
 }
 
-/// The words after `iptables -w -I CHAIN POS` and after `pgc_del CHAIN`.
+/// The words after `iptables|ip6tables -w 5 -I CHAIN POS` and after `pgc_del BIN CHAIN`,
+/// each prefixed with the command (`iptables INPUT -p ...`), IPv6 guards removed.
 fn rule_words(script: &str) -> (Vec<String>, Vec<String>) {
+    let unguard = |l: &str| -> String {
+        let l = l.trim();
+        let l = l
+            .strip_prefix("if [ \"$pgc_v6\" = yes ]; then ")
+            .or_else(|| l.strip_prefix("if pgc_v6_usable; then "))
+            .unwrap_or(l);
+        l.trim_end_matches("; fi").to_owned()
+    };
     let ins = script
         .lines()
-        .filter_map(|l| l.strip_prefix("iptables -w -I "))
-        .map(|l| {
-            let l = l.trim_end_matches(" || exit 1");
-            let mut w = l.splitn(3, ' ');
+        .map(unguard)
+        .filter_map(|l| {
+            let (bin, rest) = l.split_once(" -w 5 -I ")?;
+            if bin != "iptables" && bin != "ip6tables" {
+                return None;
+            }
+            let rest = rest.trim_end_matches(" || exit 1");
+            let mut w = rest.splitn(3, ' ');
             let chain = w.next().unwrap();
             let _pos = w.next().unwrap();
-            format!("{chain} {}", w.next().unwrap())
+            Some(format!("{bin} {chain} {}", w.next().unwrap()))
         })
         .collect();
     let del = script
         .lines()
-        .filter_map(|l| l.strip_prefix("pgc_del "))
-        .map(|l| l.trim_end_matches(" || pgc_rc=1").to_owned())
+        .map(unguard)
+        .filter_map(|l| {
+            l.strip_prefix("pgc_del ")
+                .map(|l| l.trim_end_matches(" || pgc_rc=1").to_owned())
+        })
         .collect();
     (ins, del)
 }
@@ -410,22 +479,28 @@ fn block_undo_deletes_exactly_the_inserted_rule() {
     assert_eq!(a.description, "DROP inbound tcp/5432 on pg1");
     let s = node_script(&a.inject[0], "pg1");
     assert!(s.contains(
-        "iptables -w -I INPUT 1 -p tcp --dport 5432 -m comment --comment pgchaos:run-7:3 -j DROP || exit 1"
+        "iptables -w 5 -I INPUT 1 -p tcp --dport 5432 -m comment --comment pgchaos:run-7:3 -j DROP || exit 1"
     ), "{s}");
     assert!(
-        pos(&s, "setsid sh -c") < pos(&s, "iptables -w -I"),
+        pos(&s, "setsid sh -c") < pos(&s, "iptables -w 5 -I"),
         "switch armed first"
     );
     let u = a.undo.expect("undo");
+    // The same block for IPv6, where ip6tables is usable.
+    assert!(s.contains(
+        "if [ \"$pgc_v6\" = yes ]; then ip6tables -w 5 -I INPUT 1 -p tcp --dport 5432 -m comment --comment pgchaos:run-7:3 -j DROP || exit 1; fi"
+    ), "{s}");
     let (ins, _) = rule_words(&s);
-    let (_, del) = rule_words(&u.commands[0].script);
+    let (_, mut del) = rule_words(&u.commands[0].script);
+    del.reverse();
     assert_eq!(ins, del);
+    assert_eq!(ins.len(), 2);
     assert_eq!(
         u.description,
-        "remove the iptables rules tagged pgchaos:run-7:3"
+        "remove the netfilter rules tagged pgchaos:run-7:3"
     );
     assert!(
-        u.commands[0].script.contains("iptables -w -C \"$@\""),
+        u.commands[0].script.contains("\"$pgc_ipt\" -w 5 -C \"$@\""),
         "check before delete"
     );
     assert!(!u.commands[0].script.contains("iptables -F") && !s.contains("-F"));
@@ -442,11 +517,14 @@ fn block_outbound_reject_to_peers() {
         "REJECT outbound tcp/8008 on pg1 to other, etcds"
     );
     let s = node_script(&a.inject[0], "pg1");
-    for host in ["10.0.0.2", "10.0.0.11", "10.0.0.12"] {
+    for (i, host) in ["10.0.0.2", "10.0.0.11", "10.0.0.12"].iter().enumerate() {
         assert!(s.contains(&format!(
-            "iptables -w -I OUTPUT 1 -p tcp --dport 8008 -d {host} -m comment --comment pgchaos:run-7:3 -j REJECT"
+            "iptables -w 5 -I OUTPUT {} -p tcp --dport 8008 -d {host} -m comment --comment pgchaos:run-7:3 -j REJECT || exit 1",
+            i + 1
         )), "{host}:\n{s}");
     }
+    // IPv4 peers only: no IPv6 rule, no IPv6 requirement.
+    assert!(!s.contains("ip6tables -w 5 -I"), "{s}");
     let (ins, _) = rule_words(&s);
     let (_, mut del) = rule_words(&a.undo.unwrap().commands[0].script);
     del.reverse();
@@ -485,36 +563,49 @@ fn block_by_source_port_cuts_a_service_stream() {
 }
 
 #[test]
-fn isolate_keeps_ssh_and_loopback_and_undo_is_exact() {
+fn isolate_keeps_ssh_and_loopback_out_of_its_drops_and_undo_is_exact() {
     let a = action(json!({"isolate": {"target": "victim"}}));
     let s = node_script(&a.inject[0], "pg1");
+    // Every SSH port of the inventory (2222 inventory-wide, 22 on pg3) is spared, as
+    // source or destination, so an SSH client on the node is spared too.
     let expect = [
-        "iptables -w -I INPUT 1 -i lo -m comment --comment pgchaos:run-7:3 -j ACCEPT",
-        "iptables -w -I INPUT 2 -p tcp --dport 2222 -m comment --comment pgchaos:run-7:3 -j ACCEPT",
-        "iptables -w -I OUTPUT 1 -o lo -m comment --comment pgchaos:run-7:3 -j ACCEPT",
-        "iptables -w -I OUTPUT 2 -p tcp --sport 2222 -m comment --comment pgchaos:run-7:3 -j ACCEPT",
-        "iptables -w -I INPUT 3 -m comment --comment pgchaos:run-7:3 -j DROP",
-        "iptables -w -I OUTPUT 3 -m comment --comment pgchaos:run-7:3 -j DROP",
+        "iptables -w 5 -I INPUT 1 '!' -i lo -p tcp -m multiport '!' --ports 22,2222 -m comment --comment pgchaos:run-7:3 -j DROP || exit 1",
+        "ip6tables -w 5 -I INPUT 1 '!' -i lo -p tcp -m multiport '!' --ports 22,2222 -m comment --comment pgchaos:run-7:3 -j DROP || exit 1",
+        "iptables -w 5 -I INPUT 2 '!' -i lo '!' -p tcp -m comment --comment pgchaos:run-7:3 -j DROP || exit 1",
+        "ip6tables -w 5 -I INPUT 2 '!' -i lo '!' -p tcp -m comment --comment pgchaos:run-7:3 -j DROP || exit 1",
+        "iptables -w 5 -I OUTPUT 1 '!' -o lo -p tcp -m multiport '!' --ports 22,2222 -m comment --comment pgchaos:run-7:3 -j DROP || exit 1",
+        "ip6tables -w 5 -I OUTPUT 1 '!' -o lo -p tcp -m multiport '!' --ports 22,2222 -m comment --comment pgchaos:run-7:3 -j DROP || exit 1",
+        "iptables -w 5 -I OUTPUT 2 '!' -o lo '!' -p tcp -m comment --comment pgchaos:run-7:3 -j DROP || exit 1",
+        "ip6tables -w 5 -I OUTPUT 2 '!' -o lo '!' -p tcp -m comment --comment pgchaos:run-7:3 -j DROP || exit 1",
     ];
+    // No ACCEPT ahead of the host's own rules.
+    assert!(!s.contains("-j ACCEPT"), "{s}");
     let mut last = 0;
     for e in expect {
         let p = pos(&s, e);
-        assert!(p > last, "exceptions before drops: {e}\n{s}");
+        assert!(p > last, "in order: {e}\n{s}");
         last = p;
     }
+    // IPv6 only where ip6tables answers; refused where IPv6 would stay open.
+    let v6 = pos(&s, "if pgc_v6_usable; then pgc_v6=yes; else");
+    let refuse = pos(
+        &s,
+        "if pgc_v6_global; then echo 'pgchaos: this node has a global IPv6 address but no usable ip6tables: refusing to cut IPv4 only' >&2; exit 1; fi",
+    );
+    assert!(v6 < refuse && refuse < pos(&s, "iptables -w 5 -I INPUT 1"));
     let u = a.undo.unwrap();
     let undo = &u.commands[0].script;
     assert!(
-        pos(undo, "pgc_del OUTPUT -m comment") < pos(undo, "pgc_del INPUT -i lo"),
-        "drops removed first"
+        pos(undo, "pgc_del ip6tables OUTPUT '!' -o lo '!' -p tcp")
+            < pos(undo, "pgc_del iptables INPUT '!' -i lo -p tcp"),
+        "removed in reverse order"
     );
+    assert!(undo.contains("if pgc_v6_usable; then pgc_del ip6tables"));
     let (mut ins, _) = rule_words(&s);
     let (_, del) = rule_words(undo);
     ins.reverse();
     assert_eq!(ins, del);
-    // A node-level SSH port wins over the inventory's.
-    let a = action(json!({"isolate": {"target": "odd"}}));
-    assert!(a.inject[0].script.contains("--dport 22 -m comment"));
+    assert_eq!(ins.len(), 8);
 }
 
 #[test]
@@ -552,10 +643,16 @@ fn shell_step_with_and_without_undo() {
     let a = action(
         json!({"shell": {"target": "victim", "command": "echo 'hi'; exit 3", "expect_status": 3, "undo": "true"}}),
     );
-    assert!(a.inject[0].script.ends_with("set +u\necho 'hi'; exit 3\n"));
+    let s = &a.inject[0].script;
     assert!(
-        a.undo.unwrap().deadmen.is_empty(),
-        "a command expected to fail gets no switch"
+        s.contains("(\nset +u\necho 'hi'; exit 3\n)\npgc_st=$?\n"),
+        "{s}"
+    );
+    assert!(s.contains("if [ \"$pgc_st\" -ne 3 ]; then"), "{s}");
+    assert_eq!(
+        a.undo.unwrap().deadmen.len(),
+        1,
+        "the expected status is honoured, the switch kept"
     );
 
     let a = action(json!({"shell": {"target": "victim", "command": "uptime"}}));
@@ -642,36 +739,6 @@ fn patronictl_commands() {
 }
 
 #[test]
-fn dry_run_shows_every_command_wrapped() {
-    let a = action(json!({"block": {"target": "victim", "port": 5432}}));
-    let out = describe_dry_run(&a, |node, script| {
-        format!("sudo -n sh -c {} # {node}", shell_quote(script))
-    });
-    assert!(
-        out.starts_with("fault: DROP inbound tcp/5432 on pg1\n  inject on pg1: sudo -n sh -c '"),
-        "{out}"
-    );
-    assert!(
-        out.contains("  undo: remove the iptables rules tagged pgchaos:run-7:3\n"),
-        "{out}"
-    );
-    assert!(
-        out.contains(
-            "dead man's switch run-7.3.pg1 fires after 660s unless disarmed; disarm on pg1: sudo -n"
-        ),
-        "{out}"
-    );
-    let inv = inventory(json!({"power_on": "bmc {node}"}));
-    let a = plan_with(&inv, json!({"poweroff": {"target": "victim"}}))
-        .unwrap()
-        .unwrap();
-    let out = describe_dry_run(&a, |_, s| s.to_owned());
-    assert!(out.contains("    locally: sh -c 'bmc pg1'\n"), "{out}");
-    let a = action(json!({"reboot": {"target": "victim"}}));
-    assert!(describe_dry_run(&a, |_, s| s.to_owned()).contains("undo: none (one-shot)"));
-}
-
-#[test]
 fn deadman_after_is_at_least_one_second() {
     let inv = inventory(json!({}));
     let t = targets();
@@ -693,7 +760,7 @@ fn deadman_after_is_at_least_one_second() {
 
 /// Every step kind, for the syntax check.
 fn every_action() -> Vec<Action> {
-    let inv = inventory(json!({"power_on": "bmc {node} {host}"}));
+    let inv = inventory(json!({"power_on": "bmc {node} {host}", "allow_clock_step": true}));
     let mut steps = vec![];
     for p in ["postgres", "postmaster", "patroni", "etcd", "haproxy"] {
         for s in ["KILL", "TERM", "INT", "QUIT", "HUP", "STOP", "CONT"] {
@@ -713,6 +780,13 @@ fn every_action() -> Vec<Action> {
         json!({"block": {"target": "victim", "port": 5432, "peers": ["other", "etcds"], "action": "REJECT"}}),
         json!({"block": {"target": "victim", "port": 8008, "direction": "outbound"}}),
         json!({"isolate": {"target": "etcds"}}),
+        json!({"partition": {"from": ["victim"], "to": ["etcds"]}}),
+        json!({"partition": {"from": ["victim", "other"], "to": ["odd"], "direction": "one_way"}}),
+        json!({"degrade": {"target": "victim", "loss": 0.1}}),
+        json!({"degrade": {"target": "victim", "peers": ["other"], "loss": 0.05, "rate": "1mbit", "delay": "100ms", "jitter": "10ms"}}),
+        json!({"fill_disk": {"target": "odd", "filesystem": "wal", "leave": "64MiB"}}),
+        json!({"clock_step": {"target": "victim", "by": "90s"}}),
+        json!({"clock_step": {"target": "etcds", "by": "1500ms", "backwards": true}}),
         json!({"start_patroni": {"target": "victim"}}),
         json!({"shell": {"target": "victim", "command": "echo \"it's\" $HOME", "undo": "echo 'undo'"}}),
     ]);
@@ -788,4 +862,393 @@ fn the_switch_body_is_valid_shell_too() {
     assert!(body.contains("sleep 660\n"), "{body}");
     assert!(body.contains("sh /run/pgchaos/run-7.3.pg1.undo"), "{body}");
     sh_n(&body);
+}
+
+#[test]
+fn the_switch_runs_as_a_systemd_service_where_systemd_runs_and_detached_elsewhere() {
+    let a = action(json!({"block": {"target": "victim", "port": 5432}}));
+    let s = node_script(&a.inject[0], "pg1");
+    let detect = pos(
+        &s,
+        "if [ -d /run/systemd/system ] && command -v systemd-run",
+    );
+    let unit = pos(
+        &s,
+        "systemd-run --quiet --collect --unit=pgchaos-deadman-run-7.3.pg1 sh -c ",
+    );
+    let fallback = pos(&s, "setsid sh -c");
+    let wait = pos(&s, "while [ ! -s /run/pgchaos/run-7.3.pg1.deadman ]");
+    let inject = pos(&s, "iptables -w 5 -I");
+    assert!(
+        detect < unit && unit < fallback && fallback < wait && wait < inject,
+        "{s}"
+    );
+}
+
+/// An inventory whose pg2 has an IPv6 address (a literal, so nothing is looked up).
+fn inventory_v6() -> Inventory {
+    serde_json::from_value(json!({
+        "cluster": { "scope": "demo" },
+        "nodes": [
+            { "name": "pg1", "host": "10.0.0.1", "roles": ["patroni"] },
+            { "name": "pg2", "host": "fd00::2", "roles": ["patroni"] },
+            { "name": "etcd1", "host": "10.0.0.11", "roles": ["etcd"] },
+            { "name": "etcd2", "host": "10.0.0.12", "roles": ["etcd"] }
+        ]
+    }))
+    .expect("test inventory")
+}
+
+fn plan_on(
+    inv: &Inventory,
+    t: &[(&str, &[&str])],
+    v: serde_json::Value,
+) -> Result<Action, FaultError> {
+    let targets: BTreeMap<String, Vec<String>> = t
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.iter().map(|s| (*s).to_owned()).collect()))
+        .collect();
+    let ctx = FaultContext {
+        inventory: inv,
+        run_id: "run-7",
+        seq: 3,
+        deadman_after: Duration::from_secs(660),
+        targets: &targets,
+    };
+    plan(&step(v), &ctx).map(|a| a.expect("a fault"))
+}
+
+#[test]
+fn partition_cuts_both_sides_by_address_and_spares_ssh() {
+    let a = action(json!({"partition": {"from": ["victim"], "to": ["etcds"], "id": "cut"}}));
+    assert_eq!(
+        a.description,
+        "partition pg1 from etcd1, etcd2 (both ways; SSH kept)"
+    );
+    // One script per node of either side, each with its own switch.
+    let on: Vec<_> = a.inject.iter().map(|c| c.location.clone()).collect();
+    assert_eq!(
+        on,
+        ["pg1", "etcd1", "etcd2"].map(|n| Location::Node(n.into()))
+    );
+    let u = a.undo.as_ref().unwrap();
+    assert_eq!(u.deadmen.len(), 3);
+    let pg1 = &a.inject[0].script;
+    for (i, peer) in ["10.0.0.11", "10.0.0.12"].iter().enumerate() {
+        let (p1, p2) = (2 * i + 1, 2 * i + 2);
+        for (chain, flag) in [("OUTPUT", "-d"), ("INPUT", "-s")] {
+            assert!(pg1.contains(&format!(
+                "iptables -w 5 -I {chain} {p1} -p tcp -m multiport '!' --ports 22,2222 {flag} {peer} -m comment --comment pgchaos:run-7:3 -j DROP || exit 1"
+            )), "{chain} {peer}:\n{pg1}");
+            assert!(pg1.contains(&format!(
+                "iptables -w 5 -I {chain} {p2} '!' -p tcp {flag} {peer} -m comment --comment pgchaos:run-7:3 -j DROP || exit 1"
+            )), "{chain} {peer}:\n{pg1}");
+        }
+    }
+    // The etcd side drops pg1's address, both ways.
+    let e1 = &a.inject[1].script;
+    assert!(
+        e1.contains("-I INPUT 1 -p tcp -m multiport '!' --ports 22,2222 -s 10.0.0.1 -m comment")
+    );
+    assert!(
+        e1.contains("-I OUTPUT 1 -p tcp -m multiport '!' --ports 22,2222 -d 10.0.0.1 -m comment")
+    );
+    // No ACCEPT, no address-less rule, no IPv6 for IPv4 peers.
+    for c in &a.inject {
+        assert!(!c.script.contains("-j ACCEPT"));
+        assert!(!c.script.contains("ip6tables -w 5 -I"));
+    }
+    // Each node's undo deletes exactly what its inject inserted.
+    for (i, c) in a.inject.iter().enumerate() {
+        let (mut ins, _) = rule_words(&c.script);
+        let (_, del) = rule_words(&u.commands[i].script);
+        ins.reverse();
+        assert_eq!(ins, del, "node {i}");
+        assert!(!ins.is_empty());
+    }
+}
+
+#[test]
+fn a_one_way_partition_drops_only_what_the_first_side_sends() {
+    let a =
+        action(json!({"partition": {"from": ["victim"], "to": ["other"], "direction": "one_way"}}));
+    let pg1 = &a.inject[0].script;
+    let pg2 = &a.inject[1].script;
+    assert!(pg1.contains("-I OUTPUT 1 -p tcp -m multiport '!' --ports 22,2222 -d 10.0.0.2"));
+    assert!(!pg1.contains("-I INPUT"), "{pg1}");
+    assert!(pg2.contains("-I INPUT 1 -p tcp -m multiport '!' --ports 22,2222 -s 10.0.0.1"));
+    assert!(!pg2.contains("-I OUTPUT"), "{pg2}");
+}
+
+#[test]
+fn a_partition_refuses_a_node_on_both_sides() {
+    let inv = inventory(json!({}));
+    let err = plan_on(
+        &inv,
+        &[("a", &["pg1", "pg2"]), ("b", &["pg2"])],
+        json!({"partition": {"from": ["a"], "to": ["b"]}}),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, FaultError::Overlap(ref n) if n == "pg2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ipv6_peers_get_ip6tables_rules_and_need_ip6tables() {
+    let inv = inventory_v6();
+    let a = plan_on(
+        &inv,
+        &[("l", &["pg1"]), ("r", &["pg2"])],
+        json!({"partition": {"from": ["l"], "to": ["r"]}}),
+    )
+    .unwrap();
+    let pg1 = &a.inject[0].script;
+    assert!(pg1.contains("pgc_v6_usable || { echo 'pgchaos: ip6tables is not usable on this node: cannot add rules for its IPv6 peers' >&2; exit 1; }"), "{pg1}");
+    assert!(
+        pg1.contains(
+            "ip6tables -w 5 -I OUTPUT 1 -p tcp -m multiport '!' --ports 22 -d fd00::2 -m comment"
+        ),
+        "{pg1}"
+    );
+    assert!(
+        !pg1.contains("iptables -w 5 -I OUTPUT 1 -p tcp -m multiport '!' --ports 22 -d fd00::2")
+    );
+    let pg2 = &a.inject[1].script;
+    assert!(
+        pg2.contains(
+            "iptables -w 5 -I INPUT 1 -p tcp -m multiport '!' --ports 22 -s 10.0.0.1 -m comment"
+        ),
+        "{pg2}"
+    );
+    let u = a.undo.unwrap();
+    assert!(
+        u.commands[0]
+            .script
+            .contains("if pgc_v6_usable; then pgc_del ip6tables OUTPUT")
+    );
+    // And a block from an IPv6 peer.
+    let b = plan_on(
+        &inv,
+        &[("v", &["pg1"]), ("p", &["pg2"])],
+        json!({"block": {"target": "v", "port": 5432, "peers": ["p"]}}),
+    )
+    .unwrap();
+    assert!(
+        b.inject[0]
+            .script
+            .contains("ip6tables -w 5 -I INPUT 1 -p tcp --dport 5432 -s fd00::2 -m comment")
+    );
+}
+
+#[test]
+fn peers_named_by_host_names_are_resolved_once_to_addresses() {
+    let inv: Inventory = serde_json::from_value(json!({
+        "cluster": { "scope": "demo" },
+        "nodes": [
+            { "name": "pg1", "host": "10.0.0.1", "roles": ["patroni"] },
+            { "name": "pg2", "host": "localhost", "roles": ["patroni"] }
+        ]
+    }))
+    .unwrap();
+    let a = plan_on(
+        &inv,
+        &[("v", &["pg1"]), ("p", &["pg2"])],
+        json!({"block": {"target": "v", "port": 5432, "peers": ["p"]}}),
+    )
+    .unwrap();
+    let s = &a.inject[0].script;
+    // Inserted and deleted by the address, never by the name.
+    assert!(!s.contains("localhost"), "{s}");
+    assert!(s.contains("-s 127.0.0.1") || s.contains("-s ::1"), "{s}");
+    let u = &a.undo.unwrap().commands[0].script;
+    assert!(!u.contains("localhost"));
+    let (mut ins, _) = rule_words(s);
+    let (_, del) = rule_words(u);
+    ins.reverse();
+    assert_eq!(ins, del);
+}
+
+#[test]
+fn degrade_loss_uses_the_statistic_match_both_ways_and_spares_ssh() {
+    let a = action(json!({"degrade": {"target": "victim", "peers": ["other"], "loss": 0.1}}));
+    assert_eq!(
+        a.description,
+        "degrade pg1 (10 % packet loss each way; towards pg2; SSH spared)"
+    );
+    let s = &a.inject[0].script;
+    assert!(s.contains(
+        "iptables -w 5 -I INPUT 1 -p tcp -m multiport '!' --ports 22,2222 -m statistic --mode random --probability 0.1 -s 10.0.0.2 -m comment --comment pgchaos:run-7:3 -j DROP || exit 1"
+    ), "{s}");
+    assert!(s.contains(
+        "iptables -w 5 -I OUTPUT 2 '!' -p tcp -m statistic --mode random --probability 0.1 -d 10.0.0.2 -m comment --comment pgchaos:run-7:3 -j DROP || exit 1"
+    ), "{s}");
+    // No qdisc without rate or delay.
+    assert!(!s.contains("tc qdisc add"), "{s}");
+    let u = a.undo.unwrap();
+    let (mut ins, _) = rule_words(s);
+    let (_, del) = rule_words(&u.commands[0].script);
+    ins.reverse();
+    assert_eq!(ins, del);
+    assert_eq!(ins.len(), 4);
+    // A whole node: loopback left out, both families.
+    let a = action(json!({"degrade": {"target": "victim", "loss": 0.25}}));
+    assert!(a.inject[0].script.contains(
+        "ip6tables -w 5 -I INPUT 1 '!' -i lo -p tcp -m multiport '!' --ports 22,2222 -m statistic --mode random --probability 0.25 -m comment"
+    ));
+}
+
+#[test]
+fn degrade_rate_adds_one_tagged_qdisc_and_removes_only_that_one() {
+    let a = action(json!({"degrade": {"target": "victim", "peers": ["other"], "rate": "1mbit"}}));
+    let s = &a.inject[0].script;
+    // The device routing to the peer, looked up on the node.
+    assert!(
+        s.contains("pgc_d=$(ip -o -4 route get 10.0.0.2 | sed -n"),
+        "{s}"
+    );
+    assert!(
+        s.contains("tc qdisc add dev \"$pgc_d\" root handle 7003: htb ||"),
+        "{s}"
+    );
+    assert!(s.contains("tc class add dev \"$pgc_d\" parent 7003: classid 7003:1 htb rate 1000kbit ceil 1000kbit"), "{s}");
+    // SSH to the unshaped class, the peer to the shaped one.
+    assert!(
+        s.contains("protocol ip prio 1 u32 match ip sport 2222 0xffff flowid 7003:2"),
+        "{s}"
+    );
+    assert!(
+        s.contains("protocol ip prio 1 u32 match ip dport 22 0xffff flowid 7003:2"),
+        "{s}"
+    );
+    assert!(
+        s.contains("protocol ip prio 3 u32 match ip dst 10.0.0.2/32 flowid 7003:1"),
+        "{s}"
+    );
+    // No netem probe without delay, no netfilter rule without loss.
+    assert!(!s.contains("netem"), "{s}");
+    assert!(!s.contains("iptables -w 5 -I"), "{s}");
+    let u = &a.undo.unwrap().commands[0].script;
+    assert!(u.contains("grep -q '^qdisc htb 7003: root'"), "{u}");
+    assert!(u.contains("tc qdisc del dev \"$pgc_d\" root"), "{u}");
+    // A whole node: every packet but SSH to the shaped class, on the node's own device.
+    let a = action(json!({"degrade": {"target": "victim", "rate": "512kbit"}}));
+    let s = &a.inject[0].script;
+    assert!(
+        s.contains("pgc_d=$(ip -o -4 addr show to 10.0.0.1 | awk"),
+        "{s}"
+    );
+    assert!(s.contains("root handle 7003: htb default 1 ||"), "{s}");
+}
+
+#[test]
+fn degrade_latency_probes_for_netem_before_touching_anything() {
+    let a = action(
+        json!({"degrade": {"target": "victim", "loss": 0.1, "delay": "100ms", "jitter": "10ms"}}),
+    );
+    let s = &a.inject[0].script;
+    let probe = pos(
+        s,
+        "unshare -n sh -c 'ip link set lo up && tc qdisc add dev lo root netem delay 1ms'",
+    );
+    let message = pos(
+        s,
+        "pgchaos: the kernel of this node has no sch_netem (tc netem): latency and jitter cannot be injected here (loss and rate can)",
+    );
+    let first_change = pos(s, "iptables -w 5 -I");
+    assert!(first_change < pos(s, "tc qdisc add dev \"$pgc_d\" root"));
+    // Before the switch is armed: the refusal is the only line, and nothing is set up.
+    assert!(probe < message && message < pos(s, "setsid sh -c"), "{s}");
+    assert!(
+        s.starts_with(
+            "# pgchaos-script degrade pgchaos:run-7:3\nset -u\numask 077\nif ! unshare -n"
+        ),
+        "{s}"
+    );
+    // The switch's undo does not probe.
+    assert!(!a.undo.unwrap().commands[0].script.contains("unshare"));
+    assert!(
+        s.contains("parent 7003:1 handle 8003: netem delay 100ms 10ms || exit 1"),
+        "{s}"
+    );
+}
+
+#[test]
+fn fill_disk_records_its_file_first_and_removes_exactly_it() {
+    let a = action(
+        json!({"fill_disk": {"target": "odd", "filesystem": "wal", "leave": "64MiB", "id": "full"}}),
+    );
+    assert_eq!(
+        a.description,
+        "fill pg_wal's filesystem on pg3, leaving 64MiB"
+    );
+    let s = node_script(&a.inject[0], "pg3");
+    assert!(s.contains("pgc_dir='/data/it'\\''s here/pg_wal'"), "{s}");
+    let record = pos(
+        &s,
+        "printf '%s\\n' \"$pgc_file\" >/run/pgchaos/run-7.3.pg3.fill.tmp",
+    );
+    let write = pos(&s, "fallocate -l \"${pgc_n}KiB\" \"$pgc_file\"");
+    assert!(pos(&s, "setsid sh -c") < record && record < write, "{s}");
+    assert!(
+        s.contains("pgc_file=\"${pgc_mnt%/}/pgchaos-fill.run-7.3.pg3\""),
+        "{s}"
+    );
+    assert!(s.contains("pgc_n=$(( pgc_avail - 65536 ))"), "{s}");
+    // A partial fallocate is kept and topped up, never truncated and rewritten.
+    assert!(s.contains("conv=notrunc oflag=append"), "{s}");
+    let u = a.undo.unwrap();
+    let undo = &u.commands[0].script;
+    assert!(undo.contains("*/pgchaos-fill.run-7.3.pg3) ;;"), "{undo}");
+    assert!(undo.contains("rm -f \"$pgc_file\" || exit 1"), "{undo}");
+    assert_eq!(u.deadmen.len(), 1);
+    assert!(!undo.contains("rm -rf"));
+}
+
+#[test]
+fn clock_step_records_the_true_time_first_and_its_undo_is_absolute() {
+    let inv = inventory(json!({"allow_clock_step": true}));
+    let a = plan_with(
+        &inv,
+        json!({"clock_step": {"target": "victim", "by": "90s", "backwards": true, "id": "skew"}}),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(a.description, "step the clock of pg1 back by 90s");
+    let s = node_script(&a.inject[0], "pg1");
+    let record = pos(&s, ">/run/pgchaos/run-7.3.pg1.clock.tmp");
+    let step = pos(&s, "if ! date -s \"@$pgc_to\"");
+    // The switch is armed, then the true time recorded, then the clock stepped.
+    assert!(pos(&s, "setsid sh -c") < record && record < step, "{s}");
+    assert!(s.contains("-v d=-90.000"), "{s}");
+    let u = a.undo.unwrap();
+    let undo = &u.commands[0].script;
+    // Absolute, not "step back by as much": the same result however often it runs and
+    // whatever time sync did meanwhile.
+    assert!(undo.contains("t + (b - a)"), "{undo}");
+    assert!(
+        undo.contains("rm -f /run/pgchaos/run-7.3.pg1.clock"),
+        "{undo}"
+    );
+    assert!(!undo.contains("-90"), "{undo}");
+    assert_eq!(u.deadmen.len(), 1);
+}
+
+#[test]
+fn clock_step_is_refused_where_the_inventory_does_not_allow_it_and_in_the_lab() {
+    let e = plan_with(
+        &inventory(json!({})),
+        json!({"clock_step": {"target": "victim", "by": "90s"}}),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("operations.allow_clock_step"), "{e}");
+    let mut lab = inventory(json!({"allow_clock_step": true}));
+    lab.cluster.lab = true;
+    let e = plan_with(
+        &lab,
+        json!({"clock_step": {"target": "victim", "by": "90s"}}),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("refused in the lab"), "{e}");
 }

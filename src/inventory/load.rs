@@ -28,17 +28,6 @@ pub struct LoadedInventory {
     pub source: Arc<str>,
 }
 
-impl LoadedInventory {
-    /// A diagnostic pointing at the value at `yaml_path` (e.g. `nodes[2].host`), for
-    /// problems found later, such as a node that cannot be reached.
-    pub fn diagnostic_at(&self, yaml_path: &str, message: impl Into<String>) -> Diagnostic {
-        let tree = Located::parse(&self.source);
-        let (shown, _) = mask_inline_passwords(&self.source, &tree);
-        Source::new(&self.path, Arc::from(shown.as_str()), CODE)
-            .diag(tree.find(&YPath::parse(yaml_path)), message)
-    }
-}
-
 /// Why an inventory was refused.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum InventoryError {
@@ -236,6 +225,16 @@ fn validate(src: &Source, tree: &Located, inv: &Inventory) -> Vec<Diagnostic> {
         if n.name.trim().is_empty() {
             err(&base.key("name"), "node `name` is empty".into(), None);
         }
+        if n.operations.reset_cluster.is_some() {
+            err(
+                &base.key("operations").key("reset_cluster"),
+                format!(
+                    "node {:?} sets `reset_cluster`: it rebuilds the whole cluster, so it belongs to the inventory-wide `operations`",
+                    n.name
+                ),
+                Some("move it to the top-level `operations:` section"),
+            );
+        }
         if n.roles.is_empty() {
             err(
                 &base.key("roles"),
@@ -290,13 +289,6 @@ mod tests {
         let err = parse(Path::new("i.yml"), text).unwrap_err();
         let rendered = crate::diag::render(&err.diagnostics()[0]);
         assert!(!rendered.contains("hunter2"), "{rendered}");
-    }
-
-    #[test]
-    fn diagnostic_at_a_yaml_path() {
-        let inv = parse(Path::new("i.yml"), OK).unwrap();
-        let d = inv.diagnostic_at("nodes[0].host", "unreachable");
-        assert_eq!((d.line, d.column), (3, 21));
     }
 
     #[test]

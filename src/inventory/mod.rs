@@ -6,8 +6,8 @@
 
 mod load;
 mod ops;
+pub(crate) mod watchdog;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use schemars::JsonSchema;
@@ -17,7 +17,7 @@ use crate::duration::HumanDuration;
 use crate::secret::SecretRef;
 
 pub use load::{InventoryError, LoadedInventory, load, parse};
-pub use ops::{Ops, render};
+pub(crate) use ops::Ops;
 
 /// A whole inventory file.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
@@ -45,6 +45,10 @@ pub struct Cluster {
     /// Patroni's `scope` (the cluster name). Checked against what Patroni reports before
     /// the first fault.
     pub scope: String,
+    /// Patroni's `namespace`: the DCS path under which the cluster's keys live (Patroni's
+    /// default `/service`; the leader key is `<namespace>/<scope>/leader`).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
     /// A disposable lab cluster: runs do not ask for confirmation.
     #[serde(default)]
     pub lab: bool,
@@ -54,6 +58,55 @@ pub struct Cluster {
     /// PostgreSQL connections.
     #[serde(default)]
     pub postgres: Postgres,
+    /// Patroni's watchdog mode on every Patroni node (`watchdog.mode` in Patroni's
+    /// configuration), as the cluster's owner knows it. Verified before the first fault
+    /// where it can be read from the nodes.
+    #[serde(default)]
+    pub watchdog: WatchdogMode,
+    /// Risks the cluster's owner accepts. An accepted risk that shows up in a run is a
+    /// visible finding in every report, never a plain pass.
+    #[serde(default)]
+    pub accepted_risks: AcceptedRisks,
+}
+
+fn default_namespace() -> String {
+    "/service".into()
+}
+
+/// Patroni's `watchdog.mode` (Patroni docs, "Watchdog support"): `required` refuses to
+/// lead without a working watchdog, `automatic` uses one when present, `off` uses none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchdogMode {
+    /// Not declared: pgchaos reads it from the nodes where it can and assumes none.
+    #[default]
+    Unknown,
+    /// No watchdog.
+    Off,
+    /// A watchdog is used when the device is there.
+    Automatic,
+    /// Patroni does not lead without a working watchdog.
+    Required,
+}
+
+/// Risks the cluster's owner accepts, each with a bound and a reason.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptedRisks {
+    /// The longest window in which two nodes may accept writes (for example a cluster
+    /// without a watchdog, whose old primary stays writable until Patroni demotes it).
+    #[serde(default)]
+    pub split_brain: Option<AcceptedRisk>,
+}
+
+/// One accepted risk.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptedRisk {
+    /// The largest accepted extent (for split brain: the longest dual-primary window).
+    pub max: HumanDuration,
+    /// Why the owner accepts it; shown in every report beside the finding.
+    pub reason: String,
 }
 
 /// How to reach Patroni's REST API on each node.
@@ -141,8 +194,13 @@ pub struct Postgres {
     pub user: String,
     /// Where the password is read from (none: trust/peer or ~/.pgpass).
     pub password: Option<SecretRef>,
-    /// libpq `sslmode` (`disable`, `prefer`, `require`).
+    /// libpq `sslmode` (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`), with
+    /// libpq's meanings, for every connection pgchaos opens.
     pub sslmode: SslMode,
+    /// Root certificate file (PEM) the server certificate must chain to: needed by
+    /// `verify-ca` and `verify-full`; with `require` it makes the chain checked, as libpq
+    /// does. Default: `~/.postgresql/root.crt` when it exists.
+    pub sslrootcert: Option<PathBuf>,
     /// Connect and statement timeout for one observation query.
     pub timeout: HumanDuration,
 }
@@ -155,6 +213,7 @@ impl Default for Postgres {
             user: "postgres".into(),
             password: None,
             sslmode: SslMode::Prefer,
+            sslrootcert: None,
             timeout: HumanDuration(std::time::Duration::from_secs(2)),
         }
     }
@@ -162,14 +221,31 @@ impl Default for Postgres {
 
 /// libpq `sslmode` values pgchaos supports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum SslMode {
     /// No TLS.
     Disable,
-    /// TLS when the server offers it.
+    /// TLS when the server offers it, certificate not checked.
     Prefer,
-    /// TLS required.
+    /// TLS required; the certificate is checked only against a given root certificate.
     Require,
+    /// TLS required, the certificate must chain to the root certificate.
+    VerifyCa,
+    /// As `verify-ca`, and the certificate must name the host.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// The mode as written in the inventory.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
 }
 
 /// SSH options; every field can be overridden per node.
@@ -227,6 +303,13 @@ pub struct Operations {
     pub service_enable: Option<String>,
     /// Command that tells whether a service runs (default `systemctl is-active {service}`).
     pub service_is_active: Option<String>,
+    /// Command that stops the service manager from restarting `{service}` when it dies
+    /// (`signal: {keep_down: true}`). Default: a runtime systemd drop-in
+    /// `/run/systemd/system/{service}.service.d/pgchaos-keep-down.conf` with `Restart=no`,
+    /// then `systemctl daemon-reload` (gone at the next boot in any case).
+    pub service_keep_down: Option<String>,
+    /// Command that undoes `service_keep_down` (default: remove the drop-in, daemon-reload).
+    pub service_keep_down_undo: Option<String>,
     /// PostgreSQL's process name (default `postgres`).
     pub postgres_process: Option<String>,
     /// Patroni's process name as `pgrep -f` sees it (default `bin/patroni`).
@@ -250,9 +333,28 @@ pub struct Operations {
     pub power_on: Option<String>,
     /// The patronictl invocation (default `patronictl -c /etc/patroni/config.yml`).
     pub patronictl: Option<String>,
+    /// Patroni's configuration file on the node (default `/etc/patroni/config.yml`, the
+    /// path Debian's `patroni.service` passes). Read before the first fault to verify
+    /// `cluster.watchdog`; only `watchdog.mode` is kept from it.
+    pub patroni_config: Option<String>,
     /// Command printing Patroni's log for a time window; `{since}` and `{until}` are
-    /// substituted (default: `journalctl -u {service} --since ... --until ...`).
+    /// substituted with UTC times `YYYY-MM-DD HH:MM:SS`, `{service}` with the quoted
+    /// Patroni service (default: `journalctl -u {service} --since '{since} UTC' ...`).
     pub patroni_log: Option<String>,
+    /// Command printing the resets the node's watchdog caused, one per line, each starting
+    /// with its time (RFC 3339). No default: without it, watchdog resets are not reported.
+    pub watchdog_log: Option<String>,
+    /// Command run on the machine where pgchaos runs to rebuild the whole cluster when it
+    /// did not return to steady state after a scenario (`{scope}` and `{inventory}` are
+    /// substituted). The failed scenario keeps its verdict, the reset is recorded in every
+    /// report and the run goes on. No default: without it such a run stops. Inventory-wide
+    /// only (refused on a node).
+    pub reset_cluster: Option<String>,
+    /// Whether `clock_step` may step this node's wall clock. Never by default: a step moves
+    /// every time-based decision on the host (TLS validity, cron, logs, leases); set it
+    /// only on hosts where that is acceptable. Refused in the lab whatever it says (its
+    /// nodes share this machine's clock).
+    pub allow_clock_step: Option<bool>,
 }
 
 /// One host.
@@ -324,12 +426,9 @@ pub struct Haproxy {
     pub stats_port: Option<u16>,
 }
 
-/// Extra facts keyed by node name, unused by the engine (kept for forward compatibility).
-pub type NodeMap<T> = BTreeMap<String, T>;
-
 impl Inventory {
     /// The node called `name`.
-    pub fn node(&self, name: &str) -> Option<&Node> {
+    pub(crate) fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
     }
 

@@ -85,7 +85,7 @@ struct PatroniResponse {
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Members as seen by the first Patroni node that answers.
-pub fn members(state: &LabState) -> Option<Vec<Member>> {
+pub(crate) fn members(state: &LabState) -> Option<Vec<Member>> {
     for n in state
         .nodes
         .iter()

@@ -6,13 +6,13 @@ use std::path::Path;
 use super::topology::{LabNode, LabState, NodeKind, SCOPE};
 
 /// HAProxy's write port (to the node answering `/primary`).
-pub const HAPROXY_WRITE_PORT: u16 = 5000;
+pub(crate) const HAPROXY_WRITE_PORT: u16 = 5000;
 /// HAProxy's read port (round-robin over nodes answering `/replica`).
-pub const HAPROXY_READ_PORT: u16 = 5001;
+pub(crate) const HAPROXY_READ_PORT: u16 = 5001;
 /// HAProxy's stats page.
-pub const HAPROXY_STATS_PORT: u16 = 7000;
+pub(crate) const HAPROXY_STATS_PORT: u16 = 7000;
 /// Patroni's REST API port.
-pub const PATRONI_PORT: u16 = 8008;
+pub(crate) const PATRONI_PORT: u16 = 8008;
 
 /// Generated passwords (never logged).
 pub(crate) struct Passwords {
@@ -24,10 +24,10 @@ pub(crate) struct Passwords {
 
 /// Names of the secret files under `DIR/secrets/`.
 pub(crate) mod secret_files {
-    pub const REST: &str = "patroni-rest";
-    pub const SUPERUSER: &str = "postgres";
-    pub const REPLICATION: &str = "replicator";
-    pub const REWIND: &str = "rewind";
+    pub(crate) const REST: &str = "patroni-rest";
+    pub(crate) const SUPERUSER: &str = "postgres";
+    pub(crate) const REPLICATION: &str = "replicator";
+    pub(crate) const REWIND: &str = "rewind";
 }
 
 /// A YAML double-quoted scalar (JSON strings are valid YAML).
@@ -42,7 +42,7 @@ fn qp(p: &Path) -> String {
 /// Patroni's `/etc/patroni/config.yml` for a Patroni or spare node.
 pub(crate) fn patroni_yml(state: &LabState, node: &LabNode, pw: &Passwords) -> String {
     let etcd: Vec<String> = state
-        .nodes_of(NodeKind::Etcd)
+        .etcd_members()
         .map(|n| format!("    - {}:2379", n.ip))
         .collect();
     let t = state.timings;
@@ -119,9 +119,7 @@ postgresql:
     - host replication replicator 127.0.0.1/32 scram-sha-256
     - host replication replicator {cidr} scram-sha-256
 
-watchdog:
-  mode: off
-
+{watchdog}
 tags:
   nofailover: false
   noloadbalance: false
@@ -138,13 +136,30 @@ tags:
         superuser = q(&pw.superuser),
         replication = q(&pw.replication),
         rewind = q(&pw.rewind),
+        watchdog = watchdog_yml(state),
     )
+}
+
+/// Patroni's `watchdog` section: the `testing` driver on the node's watchdog pipe (see
+/// `watchdog.rs`). `required`: Patroni does not take or keep the leader key without a
+/// working watchdog (Patroni docs, "Watchdog support"). The watchdog timeout Patroni sets
+/// is `ttl - safety_margin` (patroni/watchdog/base.py), 15 s with ttl 20: a leader frozen
+/// longer is reset before a replica may take its key.
+fn watchdog_yml(state: &LabState) -> String {
+    if state.watchdog {
+        format!(
+            "watchdog:\n  mode: required\n  driver: testing\n  device: {}\n  safety_margin: 5\n",
+            super::watchdog::DEVICE
+        )
+    } else {
+        "watchdog:\n  mode: off\n".into()
+    }
 }
 
 /// etcd's `/etc/default/etcd` (Debian's unit reads its settings from there).
 pub(crate) fn etcd_env(state: &LabState, node: &LabNode) -> String {
     let cluster: Vec<String> = state
-        .nodes_of(NodeKind::Etcd)
+        .etcd_members()
         .map(|n| format!("{}=http://{}:2380", n.name, n.ip))
         .collect();
     format!(
@@ -276,11 +291,18 @@ pub(crate) fn inventory_yml(state: &LabState) -> String {
         shell_quote(&state.exe.display().to_string()),
         shell_quote(&dir.display().to_string()),
     );
+    let reset = format!(
+        "{} lab --dir {} reset",
+        shell_quote(&state.exe.display().to_string()),
+        shell_quote(&dir.display().to_string()),
+    );
     let mut out = format!(
         r#"# The pgchaos lab ({cidr}), written by `pgchaos lab up`. See docs/lab.md.
 cluster:
   scope: {SCOPE}
   lab: true
+  # What the lab's Patroni configuration says (watchdog.mode), verified before every run.
+  watchdog: {watchdog}
   patroni:
     port: {PATRONI_PORT}
     scheme: http
@@ -305,10 +327,13 @@ operations:
   reboot: reboot
   poweroff: poweroff
   power_on: {power_on}
+  reset_cluster: {reset}
   patronictl: patronictl -c /etc/patroni/config.yml
   patroni_log: pgchaos-patroni-log '{{since}}' '{{until}}'
+  watchdog_log: pgchaos-watchdog-log
 nodes:
 "#,
+        watchdog = if state.watchdog { "required" } else { "off" },
         cidr = state.cidr(),
         rest = qp(&secrets.join(secret_files::REST)),
         superuser = qp(&secrets.join(secret_files::SUPERUSER)),
@@ -316,6 +341,7 @@ nodes:
         kh = qp(&ssh.join("known_hosts")),
         cfg = qp(&ssh.join("ssh_config")),
         power_on = q(&power_on),
+        reset = q(&reset),
     );
     for n in &state.nodes {
         let role = match n.kind {
@@ -324,8 +350,13 @@ nodes:
             NodeKind::Etcd => "etcd",
             NodeKind::Haproxy => "haproxy",
         };
+        let extra = if n.kind != NodeKind::Etcd && state.runs_etcd(n) {
+            ", etcd"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "  - name: {}\n    host: {}\n    roles: [{role}]\n",
+            "  - name: {}\n    host: {}\n    roles: [{role}{extra}]\n",
             n.name, n.ip
         ));
     }
@@ -338,7 +369,7 @@ nodes:
         ));
     }
     out.push_str("  etcd:\n");
-    for n in state.nodes_of(NodeKind::Etcd) {
+    for n in state.etcd_members() {
         out.push_str(&format!("    - http://{}:2379\n", n.ip));
     }
     out
@@ -369,6 +400,10 @@ pub(crate) fn shims(state: &LabState) -> Vec<Shim> {
         t.replace("@LAB_DIR@", &state.dir.display().to_string())
             .replace("@PATRONI_BIN@", patroni)
             .replace("@PATRONICTL_BIN@", patronictl)
+            .replace("@RESTART_PATRONI@", state.restart.of("patroni"))
+            .replace("@RESTART_ETCD@", state.restart.of("etcd"))
+            .replace("@RESTART_HAPROXY@", state.restart.of("haproxy"))
+            .replace("@WATCHDOG_LOG@", super::watchdog::LOG)
     };
     let systemctl = fill(include_str!("shims/systemctl.sh"));
     let power = fill(include_str!("shims/power.sh"));
@@ -404,6 +439,10 @@ pub(crate) fn shims(state: &LabState) -> Vec<Shim> {
         Shim {
             name: "pgchaos-patroni-log",
             text: fill(include_str!("shims/patroni-log.sh")),
+        },
+        Shim {
+            name: "pgchaos-watchdog-log",
+            text: fill(include_str!("shims/watchdog-log.sh")),
         },
     ]
 }
@@ -443,6 +482,10 @@ mod tests {
             Some("/usr/bin/pgchaos lab --dir /var/lib/pgchaos-lab power-on {node}")
         );
         assert_eq!(ops.reboot, "reboot");
+        assert_eq!(
+            inv.operations.reset_cluster.as_deref(),
+            Some("/usr/bin/pgchaos lab --dir /var/lib/pgchaos-lab reset")
+        );
         let h = inv.entrypoints.haproxy.unwrap();
         assert_eq!(
             (h.write_port, h.read_port, h.stats_port),
@@ -464,6 +507,93 @@ mod tests {
         assert!(text.contains("listen: 10.213.47.12:5432"));
         assert!(text.contains(r#"password: "a'b\"c""#));
         assert!(text.contains("- 10.213.47.23:2379"));
+    }
+
+    #[test]
+    fn watchdog_and_restart_policy_reach_patroni_the_inventory_and_the_shims() {
+        let pw = Passwords {
+            rest: "a".into(),
+            superuser: "s".into(),
+            replication: "r".into(),
+            rewind: "w".into(),
+        };
+        let mut s = state();
+        s.watchdog = true;
+        s.restart = crate::lab::RestartPolicy::Debian;
+        let text = patroni_yml(&s, s.node("pg1").unwrap(), &pw);
+        assert!(
+            text.contains(
+                "watchdog:\n  mode: required\n  driver: testing\n  device: /run/watchdog\n"
+            )
+        );
+        let inv = crate::inventory::parse(Path::new("lab.yml"), &inventory_yml(&s))
+            .unwrap()
+            .inventory;
+        assert_eq!(
+            inv.cluster.watchdog,
+            crate::inventory::WatchdogMode::Required
+        );
+        assert_eq!(
+            inv.operations.watchdog_log.as_deref(),
+            Some("pgchaos-watchdog-log")
+        );
+        let all = shims(&s);
+        let systemctl = &all.iter().find(|s| s.name == "systemctl").unwrap().text;
+        assert!(systemctl.contains("UNIT_RESTART='on-failure'"));
+        assert!(systemctl.contains("UNIT_RESTART='on-abnormal'"));
+        assert!(systemctl.contains("UNIT_RESTART='always'"));
+        for shim in &all {
+            assert!(!shim.text.contains("@RESTART_"), "{} is filled", shim.name);
+            assert!(
+                !shim.text.contains("@WATCHDOG_LOG@"),
+                "{} is filled",
+                shim.name
+            );
+        }
+
+        s.watchdog = false;
+        s.restart = crate::lab::RestartPolicy::No;
+        assert!(patroni_yml(&s, s.node("pg1").unwrap(), &pw).contains("watchdog:\n  mode: off\n"));
+        let inv = crate::inventory::parse(Path::new("lab.yml"), &inventory_yml(&s))
+            .unwrap()
+            .inventory;
+        assert_eq!(inv.cluster.watchdog, crate::inventory::WatchdogMode::Off);
+        let systemctl = shims(&s)
+            .into_iter()
+            .find(|s| s.name == "systemctl")
+            .unwrap()
+            .text;
+        assert_eq!(systemctl.matches("UNIT_RESTART='no'").count(), 3);
+    }
+
+    #[test]
+    fn colocated_etcd_runs_on_the_patroni_members() {
+        let mut s = state();
+        s.colocate_etcd();
+        assert_eq!(s.nodes.len(), 5, "pg1-3, the spare, haproxy");
+        let pg1 = s.node("pg1").unwrap();
+        assert_eq!(s.boot_services(pg1), vec!["etcd", "patroni"]);
+        assert!(s.boot_services(s.node("pg4").unwrap()).is_empty());
+        let env = etcd_env(&s, pg1);
+        assert!(env.contains(
+            "ETCD_INITIAL_CLUSTER=pg1=http://10.213.47.11:2380,pg2=http://10.213.47.12:2380,pg3=http://10.213.47.13:2380"
+        ));
+        let pw = Passwords {
+            rest: "a".into(),
+            superuser: "s".into(),
+            replication: "r".into(),
+            rewind: "w".into(),
+        };
+        assert!(patroni_yml(&s, pg1, &pw).contains("    - 10.213.47.13:2379\n"));
+        let inv = crate::inventory::parse(Path::new("lab.yml"), &inventory_yml(&s))
+            .unwrap()
+            .inventory;
+        assert_eq!(inv.nodes_with(crate::inventory::Role::Etcd).count(), 3);
+        assert_eq!(inv.nodes_with(crate::inventory::Role::Patroni).count(), 3);
+        assert_eq!(
+            inv.entrypoints.etcd.first().map(String::as_str),
+            Some("http://10.213.47.11:2379")
+        );
     }
 
     #[test]

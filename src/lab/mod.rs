@@ -8,11 +8,13 @@
 
 pub mod cluster;
 mod config;
-pub mod net;
-pub mod node;
-pub mod packages;
+pub(crate) mod net;
+pub(crate) mod node;
+pub(crate) mod packages;
 mod procs;
-pub mod topology;
+mod reset;
+pub(crate) mod topology;
+mod watchdog;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -20,9 +22,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use cluster::{NodePower, Readiness, Status};
-pub use config::{HAPROXY_READ_PORT, HAPROXY_STATS_PORT, HAPROXY_WRITE_PORT, PATRONI_PORT};
+
 pub use node::{init, is_powered_off, keeper, power_off, power_on};
-pub use topology::{DcsTimings, LabNode, LabState, NodeKind};
+pub(crate) use reset::reset;
+pub use topology::{DcsTimings, EtcdPlacement, LabNode, LabState, NodeKind, RestartPolicy};
 
 use config::secret_files;
 use node::files;
@@ -31,8 +34,6 @@ use node::files;
 pub const DEFAULT_DIR: &str = "/var/lib/pgchaos-lab";
 /// Marks a directory as a lab's, so `lab down` never deletes anything else.
 const MARKER: &str = ".pgchaos-lab";
-/// Serialises `lab up` and `lab down` on this machine (namespace names are global).
-const LOCK_FILE: &str = "/run/pgchaos-lab.lock";
 
 /// Why a lab command failed.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -169,19 +170,31 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String, LabError> {
 }
 
 /// How long a rebooted lab node stays down: longer than the TTL, like real hardware.
-pub const DEFAULT_BOOT_DELAY: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_BOOT_DELAY: Duration = Duration::from_secs(30);
+
+/// Default size of each Patroni node's PostgreSQL filesystem: room for the lab's data and
+/// WAL (`wal_keep_size` 128 MB), small enough that filling it is quick.
+pub(crate) const DEFAULT_DATA_SIZE_MIB: u64 = 4096;
 
 /// Options of `lab up`.
 #[derive(Clone, Debug)]
-pub struct UpOptions {
+pub(crate) struct UpOptions {
     /// Lab directory.
     pub dir: PathBuf,
     /// Patroni members (a spare node is added).
     pub nodes: usize,
     /// Reuse a lab that is up instead of failing.
     pub reuse: bool,
-    /// Patroni 4.x from PyPI instead of Debian's 3.0.
+    /// Patroni 4.x from PyPI (the default) instead of Debian's 3.0.
     pub patroni4: bool,
+    /// A watchdog device on every Patroni node, and Patroni's `watchdog.mode: required`.
+    pub watchdog: bool,
+    /// Whether services that die come back by themselves, as their units say.
+    pub restart: RestartPolicy,
+    /// Size in MiB of each Patroni node's PostgreSQL filesystem (0: unlimited).
+    pub data_size_mib: u64,
+    /// Where etcd runs.
+    pub etcd: EtcdPlacement,
     /// Time allowed for the cluster to form.
     pub timeout: Duration,
     /// Time a rebooted node stays down.
@@ -198,7 +211,14 @@ impl Default for UpOptions {
             dir: PathBuf::from(DEFAULT_DIR),
             nodes: 3,
             reuse: false,
-            patroni4: false,
+            // Current upstream Patroni: Debian 12's 3.0.2 has bugs fixed in 3.0.3 that the
+            // seed matrix catches (see scenarios/README.md); it is one option away.
+            patroni4: true,
+            // As production clusters should be: a watchdog, and Debian's units.
+            watchdog: true,
+            restart: RestartPolicy::Debian,
+            data_size_mib: DEFAULT_DATA_SIZE_MIB,
+            etcd: EtcdPlacement::Separate,
             timeout: Duration::from_secs(180),
             // A real server takes longer to reboot than Patroni's TTL (20 s here): a node
             // back within the TTL would still hold its own leader key and no failover would
@@ -210,19 +230,38 @@ impl Default for UpOptions {
     }
 }
 
+impl UpOptions {
+    /// Options building a lab of the same shape as `state` (size, Patroni, watchdog,
+    /// restart policy, data size, timings).
+    pub(crate) fn like(state: &LabState) -> Self {
+        Self {
+            dir: state.dir.clone(),
+            nodes: state.patroni_nodes,
+            patroni4: state.patroni4,
+            watchdog: state.watchdog,
+            restart: state.restart,
+            data_size_mib: state.data_size_mib,
+            etcd: if state.etcd_colocated {
+                EtcdPlacement::Colocated
+            } else {
+                EtcdPlacement::Separate
+            },
+            boot_delay: state.boot_delay,
+            timings: state.timings,
+            ..Self::default()
+        }
+    }
+}
+
 /// A lab that is up.
 #[derive(Clone, Debug)]
-pub struct LabInfo {
-    /// Lab directory.
-    pub dir: PathBuf,
+pub(crate) struct LabInfo {
     /// Its inventory file.
     pub inventory: PathBuf,
     /// An existing lab was reused.
     pub reused: bool,
     /// Time `up` took.
     pub elapsed: Duration,
-    /// The cluster when it was ready.
-    pub readiness: Readiness,
 }
 
 /// The inventory file of the lab in `dir`.
@@ -231,7 +270,7 @@ pub fn inventory_path(dir: &Path) -> PathBuf {
 }
 
 /// Whether a lab is up in `dir` (its keepers run).
-pub fn is_up(dir: &Path) -> bool {
+pub(crate) fn is_up(dir: &Path) -> bool {
     procs::lab_processes(&absolute(dir))
         .iter()
         .any(|p| p.role == "keeper")
@@ -255,12 +294,14 @@ fn check_platform() -> Result<(), LabError> {
 struct Lock(#[allow(dead_code)] std::fs::File);
 
 fn lock() -> Result<Lock, LabError> {
+    // One lock per prefix: labs with different prefixes never share a name.
+    let lock_file = format!("/run/pgchaos-lab-{}lock", topology::prefix());
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(LOCK_FILE)
-        .map_err(|e| LabError::io(format!("open {LOCK_FILE}"), e))?;
+        .open(&lock_file)
+        .map_err(|e| LabError::io(format!("open {lock_file}"), e))?;
     use std::os::fd::AsRawFd;
     // SAFETY: flock on a file descriptor we own.
     if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
@@ -319,7 +360,7 @@ fn say(opts: &UpOptions, msg: &str) {
 /// Builds and starts the lab, then waits for one leader and N-1 streaming replicas (and
 /// HAProxy routing writes to the leader). A lab already up is an error unless
 /// `opts.reuse`; leftovers of a dead lab are cleaned first.
-pub fn up(opts: &UpOptions) -> Result<LabInfo, LabError> {
+pub(crate) fn up(opts: &UpOptions) -> Result<LabInfo, LabError> {
     let started = Instant::now();
     check_platform()?;
     let dir = absolute(&opts.dir);
@@ -330,12 +371,12 @@ pub fn up(opts: &UpOptions) -> Result<LabInfo, LabError> {
             return Err(LabError::AlreadyUp(dir));
         }
         let state = LabState::load(&dir)?;
-        if state.patroni_nodes != opts.nodes || state.patroni4 != opts.patroni4 {
+        let have = shape(&UpOptions::like(&state));
+        let want = shape(opts);
+        if have != want {
             return Err(LabError::BadOption(format!(
-                "the lab in {} has {} Patroni nodes{}; run `pgchaos lab down` first to change that",
+                "the lab in {} is {have}, not {want}; run `pgchaos lab down` first to change that",
                 dir.display(),
-                state.patroni_nodes,
-                if state.patroni4 { " (Patroni 4)" } else { "" }
             )));
         }
         for n in &state.nodes {
@@ -344,13 +385,11 @@ pub fn up(opts: &UpOptions) -> Result<LabInfo, LabError> {
                 power_on(&dir, &n.name)?;
             }
         }
-        let readiness = wait_ready(&state, opts)?;
+        wait_ready(&state, opts)?;
         return Ok(LabInfo {
             inventory: inventory_path(&dir),
-            dir,
             reused: true,
             elapsed: started.elapsed(),
-            readiness,
         });
     }
     if dir.join(MARKER).exists()
@@ -360,7 +399,7 @@ pub fn up(opts: &UpOptions) -> Result<LabInfo, LabError> {
         say(opts, "cleaning a stale lab left by an earlier run");
         down_locked(&dir)?;
     }
-    packages::ensure(opts.patroni4, &mut |m| say(opts, m))?;
+    packages::ensure(opts.patroni4, opts.data_size_mib > 0, &mut |m| say(opts, m))?;
 
     let exe =
         std::env::current_exe().map_err(|e| LabError::io("find the pgchaos executable", e))?;
@@ -371,6 +410,12 @@ pub fn up(opts: &UpOptions) -> Result<LabInfo, LabError> {
     let mut state = LabState::plan(&dir, &exe, subnet, opts.nodes, opts.patroni4)?;
     state.boot_delay = opts.boot_delay;
     state.timings = opts.timings;
+    state.watchdog = opts.watchdog;
+    state.restart = opts.restart;
+    state.data_size_mib = opts.data_size_mib;
+    if opts.etcd == EtcdPlacement::Colocated {
+        state.colocate_etcd();
+    }
     let t = state.timings;
     if t.loop_wait + 2 * t.retry_timeout > t.ttl {
         return Err(LabError::BadOption(format!(
@@ -394,7 +439,7 @@ pub fn up(opts: &UpOptions) -> Result<LabInfo, LabError> {
         &format!(
             "creating the network {} (bridge {})",
             state.cidr(),
-            topology::BRIDGE
+            topology::bridge()
         ),
     );
     net::create(&state)?;
@@ -404,14 +449,43 @@ pub fn up(opts: &UpOptions) -> Result<LabInfo, LabError> {
         spawn_keeper(&state, &n.name)?;
     }
     say(opts, "waiting for a leader and streaming replicas");
-    let readiness = wait_ready(&state, opts)?;
+    wait_ready(&state, opts)?;
     Ok(LabInfo {
         inventory: inventory_path(&dir),
-        dir,
         reused: false,
         elapsed: started.elapsed(),
-        readiness,
     })
+}
+
+/// A lab's shape as `lab up` options say it, to compare a lab that is up with a request.
+fn shape(o: &UpOptions) -> String {
+    format!(
+        "{} Patroni nodes, {}, {}, restart {}, data {}, etcd {}",
+        o.nodes,
+        if o.patroni4 {
+            "Patroni 4 (pypi)"
+        } else {
+            "Debian's Patroni"
+        },
+        if o.watchdog {
+            "watchdog"
+        } else {
+            "no watchdog"
+        },
+        match o.restart {
+            RestartPolicy::Debian => "debian",
+            RestartPolicy::No => "no",
+        },
+        if o.data_size_mib == 0 {
+            "unlimited".to_owned()
+        } else {
+            format!("{} MiB", o.data_size_mib)
+        },
+        match o.etcd {
+            EtcdPlacement::Separate => "separate",
+            EtcdPlacement::Colocated => "colocated",
+        }
+    )
 }
 
 fn wait_ready(state: &LabState, opts: &UpOptions) -> Result<Readiness, LabError> {
@@ -463,6 +537,12 @@ fn spawn_keeper(state: &LabState, name: &str) -> Result<(), LabError> {
         )
         .env("LANG", "C.UTF-8")
         .current_dir("/")
+        // The keeper names the node's namespace from the same prefix as this lab.
+        .envs(
+            ["PGCHAOS_LAB_PREFIX", "PGCHAOS_LAB_SUBNET"]
+                .iter()
+                .filter_map(|k| std::env::var_os(k).map(|v| (*k, v))),
+        )
         // Detached: its own session, and never the caller's stdout/stderr (a caller
         // capturing `lab up`'s output would otherwise wait for the keepers forever).
         .stdin(Stdio::null())
@@ -504,6 +584,29 @@ fn chown(path: &Path, user: &str) -> Result<(), LabError> {
         })?;
     nix::unistd::chown(path, Some(u.uid), Some(u.gid))
         .map_err(|e| LabError::io(format!("chown {}", path.display()), e.into()))
+}
+
+/// A sparse ext4 image of `mib` MiB whose root belongs to postgres: the node's init
+/// loop-mounts it on its `/var/lib/postgresql`, so a full disk there is a real one.
+fn make_data_image(path: &Path, mib: u64) -> Result<(), LabError> {
+    let f = std::fs::File::create(path)
+        .map_err(|e| LabError::io(format!("create {}", path.display()), e))?;
+    f.set_len(mib * 1024 * 1024)
+        .map_err(|e| LabError::io(format!("size {}", path.display()), e))?;
+    drop(f);
+    let u = nix::unistd::User::from_name("postgres")
+        .ok()
+        .flatten()
+        .ok_or_else(|| LabError::MissingPackages {
+            missing: vec!["user postgres".into()],
+            hint: "its package creates it".into(),
+        })?;
+    // No blocks reserved for root: PostgreSQL (not root) should meet the real limit.
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-m", "0", "-L", "pgdata", "-E"])
+        .arg(format!("root_owner={}:{}", u.uid, u.gid))
+        .arg(path))
+    .map(drop)
 }
 
 fn password() -> Result<String, LabError> {
@@ -565,7 +668,7 @@ fn write_files(state: &LabState) -> Result<(), LabError> {
         let nd = state.node_dir(&n.name);
         mkdir(&nd, 0o755)?;
         mkdir(&nd.join("enabled"), 0o755)?;
-        if let Some(svc) = n.kind.boot_service() {
+        for svc in state.boot_services(n) {
             write(&nd.join("enabled").join(svc), "", 0o644)?;
         }
         mkdir(&nd.join("ssh"), 0o700)?;
@@ -596,6 +699,9 @@ fn write_files(state: &LabState) -> Result<(), LabError> {
         mkdir(&pg.join("15"), 0o755)?;
         chown(&pg, "postgres")?;
         chown(&pg.join("15"), "postgres")?;
+        if state.data_size_mib > 0 && matches!(n.kind, NodeKind::Patroni | NodeKind::Spare) {
+            make_data_image(&nd.join(node::files::DATA_IMAGE), state.data_size_mib)?;
+        }
         let etcd = fs.join("etcd");
         mkdir(&etcd, 0o700)?;
         chown(&etcd, "etcd")?;
@@ -616,7 +722,7 @@ fn write_files(state: &LabState) -> Result<(), LabError> {
                 0o644,
             )?;
         }
-        let etcd_env = if n.kind == NodeKind::Etcd {
+        let etcd_env = if state.runs_etcd(n) {
             config::etcd_env(state, n)
         } else {
             "# Not an etcd node.\n".into()
@@ -635,7 +741,7 @@ fn write_files(state: &LabState) -> Result<(), LabError> {
 /// Stops and removes everything the lab in `dir` created: keepers and node processes,
 /// veths, namespaces, the bridge, then the directory. Idempotent; also cleans a lab whose
 /// `up` was killed half-way.
-pub fn down(dir: &Path) -> Result<(), LabError> {
+pub(crate) fn down(dir: &Path) -> Result<(), LabError> {
     check_platform()?;
     let dir = absolute(dir);
     let _lock = lock()?;
@@ -707,7 +813,7 @@ fn down_locked(dir: &Path) -> Result<(), LabError> {
 }
 
 /// `lab status`: the members as Patroni reports them and every node's power state.
-pub fn status(dir: &Path) -> Result<Status, LabError> {
+pub(crate) fn status(dir: &Path) -> Result<Status, LabError> {
     let dir = absolute(dir);
     let state = LabState::load(&dir)?;
     if !is_up(&dir) {
@@ -736,7 +842,7 @@ pub fn status(dir: &Path) -> Result<Status, LabError> {
 
 /// The `ssh` command reaching `node` with the lab's key and configuration; an
 /// interactive shell when `command` is empty.
-pub fn ssh_command(dir: &Path, node: &str, command: &[String]) -> Result<Command, LabError> {
+pub(crate) fn ssh_command(dir: &Path, node: &str, command: &[String]) -> Result<Command, LabError> {
     let dir = absolute(dir);
     let state = LabState::load(&dir)?;
     let n = state.node(node)?;

@@ -1,10 +1,10 @@
 //! The lab's network: one bridge on the host, one network namespace and veth pair per
-//! node. Only names starting with [`PREFIX`] are ever created or deleted.
+//! node. Only names starting with the lab prefix ([`prefix`]) are ever created or deleted.
 
 use std::net::Ipv4Addr;
 use std::process::Command;
 
-use super::topology::{BRIDGE, LabState, PREFIX};
+use super::topology::{LabState, bridge, prefix};
 use super::{LabError, run};
 
 /// An IPv4 network.
@@ -52,7 +52,7 @@ pub(crate) fn check_subnet_free(state: &LabState) -> Result<(), LabError> {
     let addrs = run(Command::new("ip").args(["-o", "-4", "addr", "show"]))?;
     for line in addrs.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() > 3 && f[1] == BRIDGE {
+        if f.len() > 3 && f[1] == bridge() {
             continue;
         }
         if let Some(net) = f.get(3).and_then(|t| Net::parse(t))
@@ -66,7 +66,9 @@ pub(crate) fn check_subnet_free(state: &LabState) -> Result<(), LabError> {
     }
     let routes = run(Command::new("ip").args(["-4", "route", "show", "table", "all"]))?;
     for line in routes.lines() {
-        if line.contains(&format!("dev {BRIDGE} ")) || line.ends_with(&format!("dev {BRIDGE}")) {
+        if line.contains(&format!("dev {} ", bridge()))
+            || line.ends_with(&format!("dev {}", bridge()))
+        {
             continue;
         }
         let mut f = line.split_whitespace();
@@ -104,22 +106,22 @@ pub(crate) fn check_subnet_free(state: &LabState) -> Result<(), LabError> {
 
 /// Creates the bridge, then every node's namespace and veth pair.
 pub(crate) fn create(state: &LabState) -> Result<(), LabError> {
-    run(Command::new("ip").args(["link", "add", BRIDGE, "type", "bridge"]))?;
+    run(Command::new("ip").args(["link", "add", &bridge(), "type", "bridge"]))?;
     // If br_netfilter is loaded, bridged traffic would go through the host's iptables
     // FORWARD chain; switch that off for this bridge only (the host's rules stay untouched).
     let _ = run(Command::new("ip").args([
         "link",
         "set",
         "dev",
-        BRIDGE,
+        &bridge(),
         "type",
         "bridge",
         "nf_call_iptables",
         "0",
     ]));
     let host = format!("{}/24", state.host_ip());
-    run(Command::new("ip").args(["addr", "add", &host, "dev", BRIDGE]))?;
-    run(Command::new("ip").args(["link", "set", BRIDGE, "up"]))?;
+    run(Command::new("ip").args(["addr", "add", &host, "dev", &bridge()]))?;
+    run(Command::new("ip").args(["link", "set", &bridge(), "up"]))?;
     for n in &state.nodes {
         let ns = n.netns();
         let addr = format!("{}/24", n.ip);
@@ -127,7 +129,7 @@ pub(crate) fn create(state: &LabState) -> Result<(), LabError> {
         run(Command::new("ip").args([
             "link", "add", &ns, "type", "veth", "peer", "name", "eth0", "netns", &ns,
         ]))?;
-        run(Command::new("ip").args(["link", "set", &ns, "master", BRIDGE]))?;
+        run(Command::new("ip").args(["link", "set", &ns, "master", &bridge()]))?;
         run(Command::new("ip").args(["link", "set", &ns, "up"]))?;
         run(Command::new("ip").args(["-n", &ns, "addr", "add", &addr, "dev", "eth0"]))?;
         run(Command::new("ip").args(["-n", &ns, "link", "set", "eth0", "up"]))?;
@@ -142,7 +144,7 @@ pub(crate) fn lab_namespaces() -> Result<Vec<String>, LabError> {
     Ok(out
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(PREFIX))
+        .filter(|n| n.starts_with(prefix()))
         .map(str::to_owned)
         .collect())
 }
@@ -154,7 +156,7 @@ pub(crate) fn lab_links() -> Result<Vec<String>, LabError> {
         .lines()
         .filter_map(|l| l.split(':').nth(1))
         .map(|n| n.trim().split('@').next().unwrap_or("").to_owned())
-        .filter(|n| n.starts_with(PREFIX))
+        .filter(|n| n.starts_with(prefix()))
         .collect())
 }
 
@@ -169,15 +171,15 @@ pub(crate) fn namespace_pids(ns: &str) -> Vec<i32> {
 /// left in the namespaces first (deleting them earlier can fail).
 pub(crate) fn destroy() -> Result<(), LabError> {
     for link in lab_links()? {
-        if link != BRIDGE {
+        if link != bridge() {
             let _ = run(Command::new("ip").args(["link", "del", &link]));
         }
     }
     for ns in lab_namespaces()? {
         run(Command::new("ip").args(["netns", "del", &ns]))?;
     }
-    if lab_links()?.iter().any(|l| l == BRIDGE) {
-        run(Command::new("ip").args(["link", "del", BRIDGE]))?;
+    if lab_links()?.iter().any(|l| *l == bridge()) {
+        run(Command::new("ip").args(["link", "del", &bridge()]))?;
     }
     let left = lab_links()?;
     if !left.is_empty() {

@@ -8,21 +8,37 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::LabError;
-use super::topology::LabState;
+use super::topology::{LabNode, LabState, NodeKind};
 
 /// Files under `DIR/nodes/NAME/` that carry a node's power state.
 pub(crate) mod files {
     /// Written by the node's reboot/poweroff shim: `reboot` or `poweroff`.
-    pub const REQUEST: &str = "power-request";
+    pub(crate) const REQUEST: &str = "power-request";
     /// Present while the node is powered off: written by the poweroff shim or `lab
     /// power-off` before the node dies, removed by `lab power-on`.
-    pub const POWERED_OFF: &str = "powered-off";
+    pub(crate) const POWERED_OFF: &str = "powered-off";
     /// Host PID of the node's init while it runs.
-    pub const INIT_PID: &str = "init.pid";
+    pub(crate) const INIT_PID: &str = "init.pid";
     /// Host PID of the node's keeper.
-    pub const KEEPER_PID: &str = "keeper.pid";
+    pub(crate) const KEEPER_PID: &str = "keeper.pid";
     /// Present in the lab dir while `lab down` runs: keepers must not boot nodes again.
-    pub const STOPPING: &str = "stopping";
+    pub(crate) const STOPPING: &str = "stopping";
+    /// The ext4 image holding a Patroni node's `/var/lib/postgresql` (size-limited).
+    pub(crate) const DATA_IMAGE: &str = "data.img";
+}
+
+/// Where the node's init records a watchdog reset (`DIR/nodes/NAME/power-request`), for
+/// the keeper's log; set once at boot.
+static RESET_REQUEST: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// A hardware watchdog reset: PID 1 exits at once, the kernel kills every process of the
+/// node, and the keeper boots it again after the boot delay (no power-off flag is set).
+fn watchdog_reset(why: &str) -> ! {
+    if let Some(p) = RESET_REQUEST.get() {
+        let _ = std::fs::write(p, format!("watchdog reset: {why}\n"));
+    }
+    eprintln!("{}: reset by its watchdog: {why}", stamp());
+    std::process::exit(0)
 }
 
 /// Paths bind-mounted from `DIR/nodes/NAME/fs/SOURCE` over the node's TARGET.
@@ -45,9 +61,6 @@ const NODE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 /// starts sshd and the enabled services, then reaps orphans until SIGTERM, when it exits
 /// and the kernel kills every process of the node at once.
 pub fn init(dir: &Path, name: &str) -> Result<std::convert::Infallible, LabError> {
-    use nix::mount::{MsFlags, mount};
-    use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
-
     // Everything below rewrites mounts: never do it outside a node's own namespaces.
     if std::process::id() != 1 {
         return Err(LabError::BadOption(
@@ -57,10 +70,41 @@ pub fn init(dir: &Path, name: &str) -> Result<std::convert::Infallible, LabError
     let state = LabState::load(dir)?;
     let node = state.node(name)?.clone();
     let nd = state.node_dir(name);
-    let errno =
-        |what: String| move |e: nix::errno::Errno| LabError::io(what, std::io::Error::from(e));
 
-    nix::unistd::sethostname(name).map_err(errno("set the hostname".into()))?;
+    nix::unistd::sethostname(name).map_err(errno("set the hostname"))?;
+    let data_on_image = mount_node_filesystems(dir, &nd)?;
+    let postgres = nix::unistd::User::from_name("postgres").ok().flatten();
+    make_run_dirs(postgres.as_ref(), data_on_image)?;
+    let _ = std::fs::remove_file(nd.join(files::REQUEST));
+    let set = block_signals()?;
+
+    // The watchdog device, before any service that may open it (its thread inherits the
+    // blocked signals, so they still all reach the loop below).
+    if state.watchdog && matches!(node.kind, NodeKind::Patroni | NodeKind::Spare) {
+        let _ = RESET_REQUEST.set(nd.join(files::REQUEST));
+        super::watchdog::start(postgres.as_ref(), watchdog_reset)
+            .map_err(|e| LabError::io("create the watchdog device", e))?;
+    }
+    start_services(&nd, &node)?;
+
+    loop {
+        match set.wait() {
+            Ok(nix::sys::signal::SIGCHLD) => reap_all(),
+            Ok(sig) => {
+                eprintln!("{}: {sig} received, powering off", node.name);
+                std::process::exit(0);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Makes the node's mounts private, gives it its own `/run` and `/tmp`, mounts its data
+/// filesystem (when it has one) and bind-mounts its directories and the lab's shims;
+/// returns whether PostgreSQL's data is on the node's own filesystem image.
+fn mount_node_filesystems(dir: &Path, nd: &Path) -> Result<bool, LabError> {
+    use nix::mount::{MsFlags, mount};
+
     // Mounts must not propagate back to the host.
     mount(
         None::<&str>,
@@ -69,7 +113,7 @@ pub fn init(dir: &Path, name: &str) -> Result<std::convert::Infallible, LabError
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
         None::<&str>,
     )
-    .map_err(errno("make mounts private".into()))?;
+    .map_err(errno("make mounts private"))?;
     for (target, opts) in [("/run", "mode=0755"), ("/tmp", "mode=1777")] {
         mount(
             Some("tmpfs"),
@@ -80,8 +124,21 @@ pub fn init(dir: &Path, name: &str) -> Result<std::convert::Infallible, LabError
         )
         .map_err(errno(format!("mount a tmpfs on {target}")))?;
     }
+    // A Patroni node's PostgreSQL data lives on its own size-limited filesystem, mounted
+    // in this node's mount namespace only (a loop device is released when the node dies).
+    let image = nd.join(files::DATA_IMAGE);
+    let data_on_image = image.exists();
+    if data_on_image {
+        super::run(
+            Command::new("mount")
+                .args(["-t", "ext4", "-o", "loop,noatime"])
+                .arg(&image)
+                .arg("/var/lib/postgresql"),
+        )?;
+    }
     let mut binds: Vec<(PathBuf, PathBuf)> = NODE_MOUNTS
         .iter()
+        .filter(|(src, _)| !(data_on_image && *src == "postgresql"))
         .map(|(src, dst)| (nd.join("fs").join(src), PathBuf::from(dst)))
         .collect();
     binds.push((dir.join("shims"), "/usr/local/sbin".into()));
@@ -103,11 +160,18 @@ pub fn init(dir: &Path, name: &str) -> Result<std::convert::Infallible, LabError
             dst.display()
         )))?;
     }
-    let postgres = nix::unistd::User::from_name("postgres").ok().flatten();
+    Ok(data_on_image)
+}
+
+/// The runtime directories the node's services expect, owned as Debian's packages own them.
+fn make_run_dirs(
+    postgres: Option<&nix::unistd::User>,
+    data_on_image: bool,
+) -> Result<(), LabError> {
     for (path, mode, owner) in [
         ("/run/sshd", 0o755, None),
         ("/run/pgchaos-svc", 0o755, None),
-        ("/run/postgresql", 0o2775, postgres.as_ref()),
+        ("/run/postgresql", 0o2775, postgres),
         ("/run/lock", 0o1777, None),
     ] {
         mkdir(Path::new(path), mode)?;
@@ -115,10 +179,20 @@ pub fn init(dir: &Path, name: &str) -> Result<std::convert::Infallible, LabError
             let _ = nix::unistd::chown(path, Some(u.uid), Some(u.gid));
         }
     }
-    let _ = std::fs::remove_file(nd.join(files::REQUEST));
+    if data_on_image && let Some(u) = postgres {
+        let v15 = Path::new("/var/lib/postgresql/15");
+        mkdir(v15, 0o755)?;
+        let _ = nix::unistd::chown(v15, Some(u.uid), Some(u.gid));
+    }
+    Ok(())
+}
 
-    // PID 1 only receives signals it has a handler for; block them and take them with
-    // sigwait, so reaping and shutdown happen in one loop.
+/// Blocks the signals PID 1 acts on, to be taken with `sigwait`: PID 1 only receives signals
+/// it has a handler for, so each gets one that does nothing; reaping and shutdown then
+/// happen in one loop.
+fn block_signals() -> Result<nix::sys::signal::SigSet, LabError> {
+    use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
+
     extern "C" fn noop(_: libc::c_int) {}
     let mut set = SigSet::empty();
     for sig in [
@@ -134,11 +208,15 @@ pub fn init(dir: &Path, name: &str) -> Result<std::convert::Infallible, LabError
         );
         // SAFETY: installing a handler that does nothing.
         unsafe { nix::sys::signal::sigaction(sig, &action) }
-            .map_err(errno("install signal handlers".into()))?;
+            .map_err(errno("install signal handlers"))?;
         set.add(sig);
     }
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(errno("block signals".into()))?;
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(errno("block signals"))?;
+    Ok(set)
+}
 
+/// Starts sshd and the node's enabled services (a co-located etcd member first).
+fn start_services(nd: &Path, node: &LabNode) -> Result<(), LabError> {
     let log = |file: &str| -> Stdio {
         OpenOptions::new()
             .create(true)
@@ -153,13 +231,15 @@ pub fn init(dir: &Path, name: &str) -> Result<std::convert::Infallible, LabError
         .arg(&sshd_config)
         .stderr(log("sshd.log"));
     spawn_in_node(&mut sshd, "sshd")?;
-    let enabled: Vec<String> = std::fs::read_dir(nd.join("enabled"))
+    let mut enabled: Vec<String> = std::fs::read_dir(nd.join("enabled"))
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect()
         })
         .unwrap_or_default();
+    // A co-located etcd member first: Patroni needs its DCS.
+    enabled.sort_by_key(|s| (s != "etcd", s.clone()));
     if !enabled.is_empty() {
         let mut boot = Command::new("/bin/sh");
         boot.arg("-c")
@@ -176,17 +256,13 @@ pub fn init(dir: &Path, name: &str) -> Result<std::convert::Infallible, LabError
         node.ip,
         enabled.join(" ")
     );
+    Ok(())
+}
 
-    loop {
-        match set.wait() {
-            Ok(nix::sys::signal::SIGCHLD) => reap_all(),
-            Ok(sig) => {
-                eprintln!("{}: {sig} received, powering off", node.name);
-                std::process::exit(0);
-            }
-            Err(_) => {}
-        }
-    }
+/// Maps a failed system call to a `LabError` saying what was being done.
+fn errno(what: impl Into<String>) -> impl Fn(nix::errno::Errno) -> LabError {
+    let what = what.into();
+    move |e| LabError::io(what.clone(), std::io::Error::from(e))
 }
 
 fn reap_all() {
@@ -295,6 +371,11 @@ pub fn keeper(dir: &Path, name: &str) -> Result<(), LabError> {
             .args(["init", name])
             .env_clear()
             .env("PATH", NODE_PATH)
+            .envs(
+                ["PGCHAOS_LAB_PREFIX", "PGCHAOS_LAB_SUBNET"]
+                    .iter()
+                    .filter_map(|k| std::env::var_os(k).map(|v| (*k, v))),
+            )
             .stdin(Stdio::null())
             .stdout(console)
             .stderr(console2)
@@ -307,7 +388,6 @@ pub fn keeper(dir: &Path, name: &str) -> Result<(), LabError> {
         let status = child
             .wait()
             .map_err(|e| LabError::io(format!("wait for {name}"), e))?;
-        let _ = std::fs::remove_file(nd.join(files::INIT_PID));
         let request = std::fs::read_to_string(nd.join(files::REQUEST)).unwrap_or_default();
         let ending = if stopping() {
             Ending::LabStopping
@@ -318,6 +398,9 @@ pub fn keeper(dir: &Path, name: &str) -> Result<(), LabError> {
         } else {
             Ending::Reboot
         };
+        // Only now that the ending is decided: `lab power-off` waits for this, so a
+        // `lab power-on` right after it can never be taken for a reboot.
+        let _ = std::fs::remove_file(nd.join(files::INIT_PID));
         eprintln!(
             "{}: init ended ({status}), request {:?}: {ending:?}",
             stamp(),
@@ -435,8 +518,14 @@ pub fn power_off(dir: &Path, name: &str) -> Result<(), LabError> {
         .map_err(|e| LabError::io("write the powered-off flag", e))?;
     if let Some(pid) = init_pid(&nd) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        // Wait for the keeper to see the node end (it removes the pid file once it has
+        // decided that this is a power-off): the node's namespaces, its data filesystem
+        // included, are gone by then.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let pid_text = pid.to_string();
+        while std::fs::read_to_string(nd.join(files::INIT_PID)).is_ok_and(|t| t.trim() == pid_text)
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use super::{LabError, run};
 
 /// Debian packages every lab needs.
-pub const PACKAGES: &[&str] = &[
+pub(crate) const PACKAGES: &[&str] = &[
     "postgresql-15",
     "patroni",
     "etcd-server",
@@ -21,7 +21,7 @@ pub const PACKAGES: &[&str] = &[
 
 /// Where `--patroni4` installs Patroni: under /opt so the postgres user can read it (a venv
 /// under /root fails with "Permission denied").
-pub const PATRONI4_VENV: &str = "/opt/pgchaos-patroni4";
+pub(crate) const PATRONI4_VENV: &str = "/opt/pgchaos-patroni4";
 
 /// Paths of `patroni` and `patronictl` the lab runs.
 pub(crate) fn patroni_binaries(patroni4: bool) -> (&'static str, &'static str) {
@@ -54,8 +54,12 @@ fn is_debian_like() -> bool {
 }
 
 /// Packages missing for this lab.
-pub fn missing(patroni4: bool) -> Vec<String> {
+pub(crate) fn missing(patroni4: bool, data_image: bool) -> Vec<String> {
     let mut wanted: Vec<&str> = PACKAGES.to_vec();
+    if data_image {
+        // mkfs.ext4 for the size-limited data filesystems.
+        wanted.push("e2fsprogs");
+    }
     if patroni4 {
         wanted.push("python3-venv");
     }
@@ -77,8 +81,12 @@ pub fn missing(patroni4: bool) -> Vec<String> {
 }
 
 /// Installs what is missing (saying so on `log`), or explains what to install.
-pub(crate) fn ensure(patroni4: bool, log: &mut dyn FnMut(&str)) -> Result<(), LabError> {
-    let missing = missing(patroni4);
+pub(crate) fn ensure(
+    patroni4: bool,
+    data_image: bool,
+    log: &mut dyn FnMut(&str),
+) -> Result<(), LabError> {
+    let missing = missing(patroni4, data_image);
     if !missing.is_empty() {
         if !is_debian_like() || !Path::new("/usr/bin/apt-get").exists() {
             return Err(LabError::MissingPackages {
@@ -137,7 +145,7 @@ fn apt_install(pkgs: &[String]) -> Result<(), LabError> {
         let _ = std::fs::remove_file(policy);
     }
     result?;
-    let still = missing(false);
+    let still = missing(false, false);
     if !still.is_empty() {
         return Err(LabError::MissingPackages {
             missing: still,

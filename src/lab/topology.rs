@@ -11,15 +11,39 @@ use super::LabError;
 
 /// Default first three octets of the lab's /24. Chosen to be unlikely on real networks;
 /// `lab up` checks that nothing on the host uses it (override with `PGCHAOS_LAB_SUBNET`).
-pub const DEFAULT_SUBNET: [u8; 3] = [10, 213, 47];
-/// Prefix of every network namespace, link and bridge the lab creates.
-pub const PREFIX: &str = "pgc-";
+pub(crate) const DEFAULT_SUBNET: [u8; 3] = [10, 213, 47];
+/// Default prefix of every network namespace, link and bridge the lab creates.
+pub(crate) const DEFAULT_PREFIX: &str = "pgc-";
+
+/// Prefix of every network namespace, link and bridge the lab creates:
+/// `PGCHAOS_LAB_PREFIX` (2 to 5 lowercase letters or digits ending in `-`, so that
+/// several labs can stand side by side on one host, each with its own `--dir` and
+/// subnet) or [`DEFAULT_PREFIX`].
+pub(crate) fn prefix() -> &'static str {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| match std::env::var("PGCHAOS_LAB_PREFIX") {
+        Ok(p) if valid_prefix(&p) => p,
+        _ => DEFAULT_PREFIX.to_owned(),
+    })
+}
+
+/// A prefix keeps interface names within Linux's 15 bytes (`PREFIX` + `etcd3`/`br0`).
+fn valid_prefix(p: &str) -> bool {
+    (2..=5).contains(&p.len())
+        && p.ends_with('-')
+        && p[..p.len() - 1]
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
 /// The host bridge every node is attached to.
-pub const BRIDGE: &str = "pgc-br0";
+pub(crate) fn bridge() -> String {
+    format!("{}br0", prefix())
+}
 /// Most Patroni nodes a lab may have (addresses and the machine's cores both run out).
-pub const MAX_NODES: usize = 7;
+pub(crate) const MAX_NODES: usize = 7;
 /// Patroni's cluster name in the lab.
-pub const SCOPE: &str = "pgchaos-lab";
+pub(crate) const SCOPE: &str = "pgchaos-lab";
 
 /// What a node runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +61,7 @@ pub enum NodeKind {
 
 impl NodeKind {
     /// The service enabled at boot on such a node.
-    pub fn boot_service(self) -> Option<&'static str> {
+    pub(crate) fn boot_service(self) -> Option<&'static str> {
         match self {
             NodeKind::Patroni => Some("patroni"),
             NodeKind::Spare => None,
@@ -60,8 +84,8 @@ pub struct LabNode {
 
 impl LabNode {
     /// The node's network namespace (and the host side of its veth pair).
-    pub fn netns(&self) -> String {
-        format!("{PREFIX}{}", self.name)
+    pub(crate) fn netns(&self) -> String {
+        format!("{}{}", prefix(), self.name)
     }
 }
 
@@ -108,6 +132,62 @@ pub struct LabState {
     pub boot_delay: Duration,
     /// DCS timings.
     pub timings: DcsTimings,
+    /// Every Patroni node has a watchdog device (Patroni `watchdog.mode: required`).
+    /// Labs written before it existed had none.
+    #[serde(default)]
+    pub watchdog: bool,
+    /// Whether the service shim restarts a service that died, as its unit says.
+    #[serde(default = "RestartPolicy::legacy")]
+    pub restart: RestartPolicy,
+    /// Size in MiB of the filesystem holding each Patroni node's PostgreSQL data (0: the
+    /// host's root filesystem, unlimited).
+    #[serde(default)]
+    pub data_size_mib: u64,
+    /// etcd runs on the Patroni members themselves (no etcd nodes), as clusters whose DCS
+    /// shares their hosts do: a partition then cuts Patroni and its etcd member together.
+    #[serde(default)]
+    pub etcd_colocated: bool,
+}
+
+/// Where the lab's etcd members run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EtcdPlacement {
+    /// Three etcd nodes of their own (`etcd1..3`).
+    #[default]
+    Separate,
+    /// One etcd member on each Patroni member (`pg1..pgN`).
+    Colocated,
+}
+
+/// What the lab's `systemctl` does when a service dies by itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RestartPolicy {
+    /// As Debian 12's units say: `patroni.service` `Restart=on-failure`, `etcd.service`
+    /// `Restart=on-abnormal`, `haproxy.service` `Restart=always`.
+    #[default]
+    Debian,
+    /// `Restart=no` for every service: a killed service stays dead until started.
+    No,
+}
+
+impl RestartPolicy {
+    /// Labs written before the policy existed never restarted services.
+    fn legacy() -> Self {
+        RestartPolicy::No
+    }
+
+    /// The `Restart=` value of `service`'s unit under this policy.
+    pub(crate) fn of(self, service: &str) -> &'static str {
+        match (self, service) {
+            (RestartPolicy::No, _) => "no",
+            (RestartPolicy::Debian, "patroni") => "on-failure",
+            (RestartPolicy::Debian, "etcd") => "on-abnormal",
+            (RestartPolicy::Debian, "haproxy") => "always",
+            (RestartPolicy::Debian, _) => "no",
+        }
+    }
 }
 
 mod millis {
@@ -115,18 +195,18 @@ mod millis {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_millis() as u64)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Ok(Duration::from_millis(u64::deserialize(d)?))
     }
 }
 
 impl LabState {
     /// Builds the topology for `patroni_nodes` Patroni members on `subnet`.
-    pub fn plan(
+    pub(crate) fn plan(
         dir: &Path,
         exe: &Path,
         subnet: [u8; 3],
@@ -174,6 +254,10 @@ impl LabState {
             patroni4,
             boot_delay: super::DEFAULT_BOOT_DELAY,
             timings: DcsTimings::default(),
+            watchdog: false,
+            restart: RestartPolicy::No,
+            data_size_mib: 0,
+            etcd_colocated: false,
         })
     }
 
@@ -194,7 +278,7 @@ impl LabState {
     }
 
     /// Writes `DIR/lab.json`.
-    pub fn save(&self) -> Result<(), LabError> {
+    pub(crate) fn save(&self) -> Result<(), LabError> {
         let path = self.dir.join("lab.json");
         let text = serde_json::to_string_pretty(self).map_err(|e| LabError::State {
             path: path.clone(),
@@ -215,18 +299,49 @@ impl LabState {
             })
     }
 
+    /// Moves etcd onto the Patroni members: the etcd nodes go away.
+    pub(crate) fn colocate_etcd(&mut self) {
+        self.nodes.retain(|n| n.kind != NodeKind::Etcd);
+        self.etcd_colocated = true;
+    }
+
+    /// The nodes running an etcd member.
+    pub(crate) fn etcd_members(&self) -> impl Iterator<Item = &LabNode> {
+        let kind = if self.etcd_colocated {
+            NodeKind::Patroni
+        } else {
+            NodeKind::Etcd
+        };
+        self.nodes_of(kind)
+    }
+
+    /// Whether `node` runs an etcd member.
+    pub(crate) fn runs_etcd(&self, node: &LabNode) -> bool {
+        self.etcd_members().any(|n| n.name == node.name)
+    }
+
+    /// Services enabled at boot on `node`, etcd first (Patroni needs its DCS).
+    pub(crate) fn boot_services(&self, node: &LabNode) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.runs_etcd(node) {
+            out.push("etcd");
+        }
+        out.extend(node.kind.boot_service().filter(|s| *s != "etcd"));
+        out
+    }
+
     /// Nodes of one kind.
     pub fn nodes_of(&self, kind: NodeKind) -> impl Iterator<Item = &LabNode> {
         self.nodes.iter().filter(move |n| n.kind == kind)
     }
 
     /// The host's address on the bridge.
-    pub fn host_ip(&self) -> Ipv4Addr {
+    pub(crate) fn host_ip(&self) -> Ipv4Addr {
         Ipv4Addr::new(self.subnet[0], self.subnet[1], self.subnet[2], 1)
     }
 
     /// The lab subnet in CIDR notation.
-    pub fn cidr(&self) -> String {
+    pub(crate) fn cidr(&self) -> String {
         format!(
             "{}.{}.{}.0/24",
             self.subnet[0], self.subnet[1], self.subnet[2]
@@ -240,7 +355,7 @@ impl LabState {
 }
 
 /// Parses `PGCHAOS_LAB_SUBNET` (`a.b.c` or `a.b.c.0/24`).
-pub fn parse_subnet(text: &str) -> Result<[u8; 3], LabError> {
+pub(crate) fn parse_subnet(text: &str) -> Result<[u8; 3], LabError> {
     let t = text.trim().trim_end_matches("/24");
     let t = t.strip_suffix(".0").unwrap_or(t);
     let parts: Vec<&str> = t.split('.').collect();
@@ -300,6 +415,16 @@ mod tests {
         assert!(
             LabState::plan(Path::new("/x"), Path::new("/p"), DEFAULT_SUBNET, 8, false).is_err()
         );
+    }
+
+    #[test]
+    fn prefixes() {
+        assert!(valid_prefix("pgc-"));
+        assert!(valid_prefix("p2-"));
+        assert!(!valid_prefix("pgc"));
+        assert!(!valid_prefix("toolong-"));
+        assert!(!valid_prefix("a b-"));
+        assert!(prefix().ends_with('-'));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use super::sql::{self, PgSettings};
-use super::{Sample, Timeline, rest};
+use super::{Sample, Timeline, dcs, rest};
 use crate::inventory::{Inventory, Role};
 use crate::patroni::PatroniClient;
 use crate::results::ObservationSource;
@@ -17,8 +17,8 @@ use crate::transport::Transport;
 /// How the observers sample.
 #[derive(Clone, Debug)]
 pub struct ObserveConfig {
-    /// Time between two samples of one node by one sampler (default 250 ms: four per
-    /// second, the floor).
+    /// Time between two samples of one node by one sampler (default 100 ms: ten per
+    /// second).
     pub interval: Duration,
     /// Ask a node over SSH through its local socket when SQL over TCP fails (default on),
     /// at most every [`SSH_FALLBACK_INTERVAL`].
@@ -28,12 +28,12 @@ pub struct ObserveConfig {
 /// Time between two SSH probes of one node while SQL over TCP fails: an SSH round trip
 /// costs far more than a query, and once a second is enough to catch a cut-off node that
 /// still accepts writes.
-pub const SSH_FALLBACK_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const SSH_FALLBACK_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Default for ObserveConfig {
     fn default() -> Self {
         Self {
-            interval: Duration::from_millis(250),
+            interval: Duration::from_millis(100),
             ssh_fallback: true,
         }
     }
@@ -42,13 +42,58 @@ impl Default for ObserveConfig {
 /// The running samplers of every node. Dropping it aborts them too.
 pub struct Observers {
     tasks: Vec<JoinHandle<()>>,
+    runtime: Option<SamplerRuntime>,
+}
+
+/// The samplers' own single-threaded runtime on its own thread.
+///
+/// Dozens of small, mostly idle tasks that each wake ten times a second cost far less on
+/// one thread than spread over a work-stealing pool, where every wake-up may unpark
+/// another worker; and the run's own work never competes with them for a worker.
+struct SamplerRuntime {
+    handle: tokio::runtime::Handle,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SamplerRuntime {
+    fn start() -> Option<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        let handle = rt.handle().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("pgchaos-observe".into())
+            .spawn(move || {
+                // Either a stop or a dropped sender ends it.
+                let _ = rt.block_on(rx);
+            })
+            .ok()?;
+        Some(Self {
+            handle,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for SamplerRuntime {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 impl Observers {
     /// Spawns, for every node with role `patroni` or `spare`, a REST sampler (`GET
-    /// /patroni` and `GET /cluster` each tick), a SQL sampler over TCP and, when enabled,
-    /// the SSH fallback. Every node and every sampler runs in its own task, so none waits
-    /// for another. Must be called inside a tokio runtime.
+    /// /patroni` each tick, `GET /cluster` on the node's turn while the DCS is followed),
+    /// a SQL sampler over TCP and, when enabled, the SSH fallback; and, when the inventory
+    /// lists etcd endpoints, the DCS observer following the leader key. Every node and
+    /// every sampler runs in its own task, so none waits for another; the tasks run on
+    /// a runtime of their own, on one thread. Must be called inside a tokio runtime.
     pub fn start(
         inv: Arc<Inventory>,
         client: Arc<PatroniClient>,
@@ -60,19 +105,44 @@ impl Observers {
         let pg = Arc::new(pg);
         let interval = cfg.interval.max(Duration::from_millis(10));
         let mut tasks = Vec::new();
-        let observed = inv
+        // Without a thread of its own (none could be started), the caller's runtime.
+        let runtime = SamplerRuntime::start();
+        let rt = runtime
+            .as_ref()
+            .map(|r| r.handle.clone())
+            .unwrap_or_else(tokio::runtime::Handle::current);
+        let observed: Vec<_> = inv
             .nodes
             .iter()
-            .filter(|n| n.roles.contains(&Role::Patroni) || n.roles.contains(&Role::Spare));
-        for node in observed {
-            tasks.push(tokio::spawn(rest::run(
+            .filter(|n| n.roles.contains(&Role::Patroni) || n.roles.contains(&Role::Spare))
+            .collect();
+        let dcs_live = Arc::new(AtomicBool::new(false));
+        if !inv.entrypoints.etcd.is_empty() {
+            tasks.extend(dcs::spawn(
+                &rt,
+                dcs::DcsTarget {
+                    endpoints: inv.entrypoints.etcd.clone(),
+                    key: dcs::leader_key(&inv.cluster.namespace, &inv.cluster.scope),
+                },
+                timeline.clone(),
+                dcs_live.clone(),
+            ));
+        }
+        let of = observed.len() as u64;
+        for (index, node) in observed.into_iter().enumerate() {
+            tasks.push(rt.spawn(rest::run(
                 node.clone(),
                 client.clone(),
                 timeline.clone(),
                 interval,
+                rest::Rotation {
+                    index: index as u64,
+                    of,
+                    dcs_live: dcs_live.clone(),
+                },
             )));
             let tcp_failing = Arc::new(AtomicBool::new(false));
-            tasks.push(tokio::spawn(sql::run_tcp(
+            tasks.push(rt.spawn(sql::run_tcp(
                 node.clone(),
                 pg.clone(),
                 timeline.clone(),
@@ -80,7 +150,7 @@ impl Observers {
                 tcp_failing.clone(),
             )));
             if cfg.ssh_fallback {
-                tasks.push(tokio::spawn(sql::run_ssh(
+                tasks.push(rt.spawn(sql::run_ssh(
                     node.clone(),
                     inv.ops_for(node),
                     pg.clone(),
@@ -91,7 +161,7 @@ impl Observers {
                 )));
             }
         }
-        Observers { tasks }
+        Observers { tasks, runtime }
     }
 
     /// Number of sampler tasks running.
@@ -108,6 +178,16 @@ impl Observers {
         for t in tasks {
             // A cancelled task reports a JoinError by design; nothing to do with it.
             let _ = t.await;
+        }
+        if let Some(mut r) = self.runtime.take() {
+            if let Some(tx) = r.shutdown.take() {
+                let _ = tx.send(());
+            }
+            if let Some(th) = r.thread.take() {
+                // The thread ends as soon as its runtime sees the stop; join it off the
+                // caller's worker.
+                let _ = tokio::task::spawn_blocking(move || th.join()).await;
+            }
         }
     }
 }

@@ -14,9 +14,10 @@ use tokio::task::JoinHandle;
 
 use super::lsn::{lsn_to_u64, parse_timeline, timeline_from_walfile};
 use super::{Sample, Timeline};
-use crate::inventory::{Inventory, Node, Ops, SslMode};
+use crate::inventory::{Inventory, Node, Ops};
+use crate::pg::{SetupError, Tls};
 use crate::results::{Observation, ObservationSource};
-use crate::secret::{Secret, SecretError};
+use crate::secret::Secret;
 use crate::transport::{Transport, shell_quote};
 
 /// The one query both samplers run.
@@ -28,7 +29,7 @@ use crate::transport::{Transport, shell_quote};
 /// Every function is guarded by the recovery test because `pg_current_wal_lsn()` and
 /// `pg_walfile_name()` raise errors during recovery. No quotes: it travels through a
 /// shell for the SSH fallback.
-pub const PROBE_QUERY: &str = "select pg_is_in_recovery(), \
+pub(crate) const PROBE_QUERY: &str = "select pg_is_in_recovery(), \
 (case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end)::text, \
 case when pg_is_in_recovery() then null else pg_walfile_name(pg_current_wal_lsn()) end, \
 case when pg_is_in_recovery() then coalesce((select received_tli from pg_stat_wal_receiver limit 1), \
@@ -47,10 +48,8 @@ pub struct PgSettings {
     pub port: u16,
     /// Bound on connecting and on each query.
     pub timeout: Duration,
-    /// libpq `sslmode`. TLS is not implemented by the observer yet: `disable` and
-    /// `prefer` connect in plain text; `require` fails every sample, saying why, rather
-    /// than silently going without TLS.
-    pub sslmode: SslMode,
+    /// `sslmode` and its TLS configuration.
+    pub tls: Tls,
 }
 
 impl Default for PgSettings {
@@ -61,14 +60,14 @@ impl Default for PgSettings {
             password: None,
             port: 5432,
             timeout: Duration::from_secs(2),
-            sslmode: SslMode::Prefer,
+            tls: Tls::default(),
         }
     }
 }
 
 impl PgSettings {
     /// The settings of the inventory's `cluster.postgres` section; reads the password now.
-    pub fn from_inventory(inv: &Inventory) -> Result<Self, SecretError> {
+    pub fn from_inventory(inv: &Inventory) -> Result<Self, SetupError> {
         let p = &inv.cluster.postgres;
         Ok(Self {
             user: p.user.clone(),
@@ -76,7 +75,7 @@ impl PgSettings {
             password: p.password.as_ref().map(|r| r.resolve()).transpose()?,
             port: p.port,
             timeout: p.timeout.get(),
-            sslmode: p.sslmode,
+            tls: Tls::from_inventory(p)?,
         })
     }
 }
@@ -133,6 +132,9 @@ fn reading_sample(node: &str, source: ObservationSource, r: SqlReading) -> Sampl
 /// A persistent connection; dropping it stops its driver task.
 struct Conn {
     client: tokio_postgres::Client,
+    /// [`PROBE_QUERY`], prepared once per connection: every sample is then one round trip
+    /// (bind and execute) instead of two (parse and describe first).
+    probe: Option<tokio_postgres::Statement>,
     driver: JoinHandle<()>,
 }
 
@@ -151,16 +153,12 @@ async fn connect(host: &str, pg: &PgSettings) -> Result<Conn, String> {
         .application_name("pgchaos-observer")
         .connect_timeout(pg.timeout)
         .keepalives(true)
-        .keepalives_idle(Duration::from_secs(5))
-        .ssl_mode(match pg.sslmode {
-            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
-            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-            SslMode::Require => tokio_postgres::config::SslMode::Require,
-        });
+        .keepalives_idle(Duration::from_secs(5));
+    pg.tls.apply(&mut cfg);
     if let Some(p) = &pg.password {
         cfg.password(p.expose());
     }
-    let fut = cfg.connect(tokio_postgres::NoTls);
+    let fut = cfg.connect(pg.tls.connector());
     let (client, connection) = tokio::time::timeout(pg.timeout, fut)
         .await
         .map_err(|_| format!("connect timeout after {:?}", pg.timeout))?
@@ -170,11 +168,22 @@ async fn connect(host: &str, pg: &PgSettings) -> Result<Conn, String> {
         // then fails and the sampler reconnects, so the error itself is not needed here.
         let _ = connection.await;
     });
-    Ok(Conn { client, driver })
+    Ok(Conn {
+        client,
+        probe: None,
+        driver,
+    })
 }
 
-async fn query(conn: &Conn, timeout: Duration) -> Result<SqlReading, String> {
-    let row = tokio::time::timeout(timeout, conn.client.query_one(PROBE_QUERY, &[]))
+async fn query(conn: &mut Conn, timeout: Duration) -> Result<SqlReading, String> {
+    let fut = async {
+        if conn.probe.is_none() {
+            conn.probe = Some(conn.client.prepare(PROBE_QUERY).await?);
+        }
+        let stmt = conn.probe.as_ref().expect("just prepared");
+        conn.client.query_one(stmt, &[]).await
+    };
+    let row = tokio::time::timeout(timeout, fut)
         .await
         .map_err(|_| format!("query timeout after {timeout:?}"))?
         .map_err(|e| pg_error(&e))?;
@@ -201,7 +210,7 @@ async fn probe_tcp(
     if conn.is_none() {
         *conn = Some(connect(host, pg).await?);
     }
-    let c = conn.as_ref().expect("just connected");
+    let c = conn.as_mut().expect("just connected");
     match query(c, pg.timeout).await {
         Ok(r) => Ok(r),
         Err(e) => {
@@ -228,11 +237,15 @@ pub(crate) async fn run_tcp(
     interval: Duration,
     tcp_failing: Arc<AtomicBool>,
 ) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Ticks on the clock every sampler shares, so one wake-up serves them all.
+    let mut ticker = super::rest::aligned_interval(interval);
     let mut conn: Option<Conn> = None;
+    let mut backoff = super::rest::Backoff::default();
     loop {
         ticker.tick().await;
+        if !backoff.ready() {
+            continue;
+        }
         // Stamped with when the node was asked, not when it answered: the split-brain
         // check compares instants across nodes, and a slow answer still describes the
         // moment the query started.
@@ -240,10 +253,18 @@ pub(crate) async fn run_tcp(
         let mut sample = match probe_tcp(&mut conn, &node.host, &pg).await {
             Ok(r) => {
                 tcp_failing.store(false, Ordering::Relaxed);
+                backoff.answered();
                 reading_sample(&node.name, ObservationSource::Sql, r)
             }
             Err(e) => {
                 tcp_failing.store(true, Ordering::Relaxed);
+                // Nothing listens on the port (the SSH fallback still asks the node over
+                // its local socket every second, unaffected).
+                if conn.is_none() && is_refusal(&e) {
+                    backoff.refused(interval);
+                } else {
+                    backoff.answered();
+                }
                 unreachable(&node.name, ObservationSource::Sql, e)
             }
         };
@@ -252,13 +273,22 @@ pub(crate) async fn run_tcp(
     }
 }
 
+/// Whether a connect failure is a refusal (nothing listens on the port). The message is
+/// `pg_error`'s, which ends with the io error's text: Rust prints `strerror` untranslated
+/// with its number, and ECONNREFUSED is 111 on Linux.
+fn is_refusal(message: &str) -> bool {
+    message.contains("(os error 111)")
+}
+
 /// The command that runs the probe through the node's local socket.
 ///
 /// As root it switches to the PostgreSQL OS user (peer authentication on the socket);
 /// when the SSH user is not root (and not wrapped in sudo) it runs psql as itself.
-pub fn ssh_probe_command(ops: &Ops, pg: &PgSettings) -> String {
+pub(crate) fn ssh_probe_command(ops: &Ops, pg: &PgSettings) -> String {
+    // A connect timeout: against a SIGSTOPped PostgreSQL, psql would otherwise wait for
+    // ever on the socket (the transport also bounds the whole command on the node).
     let psql = format!(
-        "psql -h {} -p {} -d {} -XAtq -v ON_ERROR_STOP=1 -c {}",
+        "env PGCONNECT_TIMEOUT=3 psql -h {} -p {} -d {} -XAtq -v ON_ERROR_STOP=1 -c {}",
         shell_quote(&ops.socket_dir),
         pg.port,
         shell_quote(&pg.database),
@@ -271,7 +301,7 @@ pub fn ssh_probe_command(ops: &Ops, pg: &PgSettings) -> String {
 }
 
 /// Parses psql's unaligned, tuples-only output of [`PROBE_QUERY`] (`t|0/3000060|0000...|`).
-pub fn parse_psql_row(out: &str) -> Result<SqlReading, String> {
+pub(crate) fn parse_psql_row(out: &str) -> Result<SqlReading, String> {
     let line = out
         .lines()
         .map(str::trim)
@@ -306,8 +336,7 @@ pub(crate) async fn run_ssh(
     period: Duration,
     tcp_failing: Arc<AtomicBool>,
 ) {
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut ticker = super::rest::aligned_interval(period);
     let cmd = ssh_probe_command(&ops, &pg);
     let timeout = pg.timeout.max(Duration::from_secs(3));
     loop {
@@ -405,7 +434,9 @@ mod tests {
         .inventory;
         let ops = inv.ops_for(&inv.nodes[0]);
         let cmd = ssh_probe_command(&ops, &PgSettings::default());
-        assert!(cmd.contains("runuser -u postgres -- psql -h '/run/pg sock' -p 5432 -d postgres"));
+        assert!(cmd.contains(
+            "runuser -u postgres -- env PGCONNECT_TIMEOUT=3 psql -h '/run/pg sock' -p 5432 -d postgres"
+        ));
         assert!(cmd.contains("'select pg_is_in_recovery()"));
         assert!(!PROBE_QUERY.contains('\''));
     }

@@ -4,11 +4,16 @@
 //! every call is bounded by the inventory's `cluster.patroni.timeout`, so an unreachable
 //! or blackholed node costs at most that long. Operations (switchover, restart, ...) get
 //! a longer bound because Patroni answers them only once it has polled the outcome.
+//! The samplers, which ask two URLs of every node ten times a second, use a lean client
+//! of their own over plain HTTP ([`PatroniClient::node_http`]); HTTPS goes through here.
 //!
 //! An HTTP status other than 2xx from an operation is not an error here: a 412 refusal
 //! is exactly what some scenarios expect, so callers get the status and the body.
 
+pub(crate) mod identity;
+mod lean;
 mod model;
+mod roles;
 
 use std::time::Duration;
 
@@ -18,15 +23,14 @@ use serde_json::{Value, json};
 use crate::inventory::{Inventory, Node, Scheme};
 use crate::secret::{Secret, SecretError};
 
-pub use model::{
-    ClusterStatus, MemberExtra, PatroniStatus, normalise_role, replica_state_is_streaming,
-    state_is_running,
-};
+pub(crate) use lean::{Answer, NodeHttp};
+pub(crate) use model::{ClusterStatus, MemberView, PatroniStatus, StatusFacts};
+pub(crate) use roles::{MemberRole, MemberState, role_matches, state_matches};
 
 /// Time allowed for operations (switchover, failover, restart, reinitialize, reload,
 /// config changes) when it exceeds the per-call timeout: Patroni's switchover handler
 /// polls the DCS for up to twice `max(10 s, loop_wait)` before it answers.
-pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why a REST call gave no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +102,7 @@ pub struct ApiResponse {
 
 impl ApiResponse {
     /// 2xx.
-    pub fn is_success(&self) -> bool {
+    pub(crate) fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
 }
@@ -203,19 +207,8 @@ impl PatroniClient {
         })
     }
 
-    /// Overrides the bound on operations (default [`DEFAULT_OPERATION_TIMEOUT`]).
-    pub fn with_operation_timeout(mut self, timeout: Duration) -> Self {
-        self.operation_timeout = timeout;
-        self
-    }
-
-    /// The bound on one status call.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// The URL of `path` on `node`'s REST API.
-    pub fn url(&self, node: &Node, path: &str) -> String {
+    pub(crate) fn url(&self, node: &Node, path: &str) -> String {
         let host = if node.host.contains(':') && !node.host.starts_with('[') {
             format!("[{}]", node.host)
         } else {
@@ -233,6 +226,20 @@ impl PatroniClient {
         body: Option<&Value>,
         timeout: Duration,
     ) -> Result<(u16, String), ApiError> {
+        self.send_to(method, url, url, body, timeout).await
+    }
+
+    /// [`PatroniClient::send`] to a URL of any form reqwest takes (a parsed one skips
+    /// parsing on every call); `shown` names it in errors.
+    async fn send_to<U: reqwest::IntoUrl>(
+        &self,
+        method: Method,
+        url: U,
+        shown: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<(u16, String), ApiError> {
+        let url_str = shown;
         let mut req = self.http.request(method, url).timeout(timeout);
         if let Some((user, pass)) = &self.auth {
             req = req.basic_auth(user, Some(pass.expose()));
@@ -250,15 +257,15 @@ impl PatroniClient {
         // code path can hang a sampler.
         match tokio::time::timeout(timeout + Duration::from_millis(100), fut).await {
             Err(_) => Err(ApiError::Timeout {
-                url: url.to_owned(),
+                url: url_str.to_owned(),
                 after: timeout,
             }),
             Ok(Err(e)) if e.is_timeout() => Err(ApiError::Timeout {
-                url: url.to_owned(),
+                url: url_str.to_owned(),
                 after: timeout,
             }),
             Ok(Err(e)) => Err(ApiError::Connect {
-                url: url.to_owned(),
+                url: url_str.to_owned(),
                 message: innermost(&e),
             }),
             Ok(Ok(r)) => Ok(r),
@@ -282,6 +289,52 @@ impl PatroniClient {
         })
     }
 
+    /// The samplers' own client for `node`: a lean HTTP/1.1 GET over one connection
+    /// (see `lean`), when the REST API is plain HTTP. With HTTPS there is none and the
+    /// samplers use this client (rustls, client certificates).
+    pub(crate) fn node_http(&self, node: &Node) -> Option<NodeHttp> {
+        (self.scheme == "http")
+            .then(|| NodeHttp::new(&node.host, self.port, self.auth.as_ref(), self.timeout))
+    }
+
+    /// The parsed URL of `path` on `node`, for callers that ask the same URL again and
+    /// again (the samplers).
+    pub(crate) fn parsed_url(&self, node: &Node, path: &str) -> Option<reqwest::Url> {
+        reqwest::Url::parse(&self.url(node, path)).ok()
+    }
+
+    /// GETs a JSON document from a parsed URL; `ok` lists the statuses whose body is
+    /// meaningful.
+    async fn get_json_at(&self, url: &reqwest::Url, ok: &[u16]) -> Result<Value, ApiError> {
+        let shown = url.as_str();
+        let (status, text) = self
+            .send_to(Method::GET, url.clone(), shown, None, self.timeout)
+            .await?;
+        if !ok.contains(&status) {
+            return Err(ApiError::Status {
+                url: shown.to_owned(),
+                status,
+                body: truncate(&text, 200),
+            });
+        }
+        serde_json::from_str(&text).map_err(|e| ApiError::Decode {
+            url: shown.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// [`PatroniClient::status`] at `url` (from [`PatroniClient::parsed_url`]).
+    pub(crate) async fn status_at(&self, url: &reqwest::Url) -> Result<PatroniStatus, ApiError> {
+        let v = self.get_json_at(url, &[200, 503]).await?;
+        Ok(PatroniStatus::from_json(v))
+    }
+
+    /// [`PatroniClient::cluster`] at `url` (from [`PatroniClient::parsed_url`]).
+    pub(crate) async fn cluster_at(&self, url: &reqwest::Url) -> Result<ClusterStatus, ApiError> {
+        let v = self.get_json_at(url, &[200]).await?;
+        Ok(ClusterStatus::from_json(v))
+    }
+
     /// `GET /patroni`. A 503 still carries the JSON status (PostgreSQL not running), so
     /// both 200 and 503 bodies are parsed.
     pub async fn status(&self, node: &Node) -> Result<PatroniStatus, ApiError> {
@@ -293,6 +346,22 @@ impl PatroniClient {
     pub async fn cluster(&self, node: &Node) -> Result<ClusterStatus, ApiError> {
         let v = self.get_json(node, "/cluster", &[200]).await?;
         Ok(ClusterStatus::from_json(v))
+    }
+
+    /// `GET /history`: the cluster's timeline history as the leader wrote it into the DCS
+    /// from its own history file (Patroni docs, "Cluster history endpoint"; `ha.py`
+    /// `update_cluster_history`): one line per ended timeline, `[timeline, lsn, reason,
+    /// timestamp, new_leader]`. Returns the timelines the lines name.
+    pub(crate) async fn history(&self, node: &Node) -> Result<Vec<u64>, ApiError> {
+        let v = self.get_json(node, "/history", &[200]).await?;
+        Ok(v.as_array()
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter_map(|l| l.get(0).and_then(Value::as_u64))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// A health-check endpoint (`/primary`, `/replica?lag=1MB`, `/read-only`, ...): only
@@ -339,7 +408,11 @@ impl PatroniClient {
     }
 
     /// `POST /failover` to `candidate` (Patroni requires a candidate for failover).
-    pub async fn failover(&self, on: &Node, candidate: &str) -> Result<ApiResponse, ApiError> {
+    pub(crate) async fn failover(
+        &self,
+        on: &Node,
+        candidate: &str,
+    ) -> Result<ApiResponse, ApiError> {
         self.operation(
             Method::POST,
             on,
@@ -350,32 +423,55 @@ impl PatroniClient {
     }
 
     /// `POST /restart` (restart PostgreSQL on `on` now).
-    pub async fn restart(&self, on: &Node) -> Result<ApiResponse, ApiError> {
+    pub(crate) async fn restart(&self, on: &Node) -> Result<ApiResponse, ApiError> {
         // An empty JSON object: both versions accept it as "no conditions".
         self.operation(Method::POST, on, "/restart", &json!({}))
             .await
     }
 
     /// `POST /reinitialize` (rebuild `on` from the leader; refused on the leader).
-    pub async fn reinitialize(&self, on: &Node) -> Result<ApiResponse, ApiError> {
+    pub(crate) async fn reinitialize(&self, on: &Node) -> Result<ApiResponse, ApiError> {
         self.operation(Method::POST, on, "/reinitialize", &json!({}))
             .await
     }
 
     /// `POST /reload` (Patroni rereads its configuration file).
-    pub async fn reload(&self, on: &Node) -> Result<ApiResponse, ApiError> {
+    pub(crate) async fn reload(&self, on: &Node) -> Result<ApiResponse, ApiError> {
         self.operation(Method::POST, on, "/reload", &json!({}))
             .await
     }
 
     /// `GET /config`: the dynamic configuration stored in the DCS.
-    pub async fn config(&self, on: &Node) -> Result<Value, ApiError> {
+    pub(crate) async fn config(&self, on: &Node) -> Result<Value, ApiError> {
         self.get_json(on, "/config", &[200]).await
     }
 
     /// `PATCH /config` with a JSON merge patch (`null` removes a key).
-    pub async fn patch_config(&self, on: &Node, patch: &Value) -> Result<ApiResponse, ApiError> {
+    pub(crate) async fn patch_config(
+        &self,
+        on: &Node,
+        patch: &Value,
+    ) -> Result<ApiResponse, ApiError> {
         self.operation(Method::PATCH, on, "/config", patch).await
+    }
+}
+
+/// The body of a lean answer when its status is one of `ok`, else the error naming it.
+pub(crate) fn answer_body<'a>(
+    http: &'a NodeHttp,
+    path: &str,
+    answer: &Answer,
+    ok: &[u16],
+) -> Result<&'a [u8], ApiError> {
+    let body = http.body(answer);
+    if ok.contains(&answer.status) {
+        Ok(body)
+    } else {
+        Err(ApiError::Status {
+            url: http.url(path),
+            status: answer.status,
+            body: truncate(&String::from_utf8_lossy(body), 200),
+        })
     }
 }
 

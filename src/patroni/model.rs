@@ -18,14 +18,14 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::observe::{MemberView, lsn_to_u64};
+use crate::lsn::lsn_to_u64;
 
 /// Normalises a role as Patroni spells it in any version.
 ///
 /// `master`, `primary` and `leader` become `leader`; `replica`, `sync_standby`,
 /// `quorum_standby`, `standby_leader` are kept; anything else is lowercased and kept
 /// (4.x also knows `demoted` and `uninitialized`).
-pub fn normalise_role(raw: &str) -> String {
+pub(crate) fn normalise_role(raw: &str) -> String {
     let r = raw.trim().to_ascii_lowercase();
     match r.as_str() {
         "master" | "primary" | "leader" => "leader".into(),
@@ -34,19 +34,6 @@ pub fn normalise_role(raw: &str) -> String {
         "quorum-standby" | "quorum_standby" => "quorum_standby".into(),
         _ => r,
     }
-}
-
-/// Whether `state` (as `/cluster` or `/patroni` report it) means PostgreSQL is up and
-/// serving its role: `running` (every version, and replicas before 3.0.4), `streaming`
-/// and `in archive recovery` (replicas from 3.0.4 on).
-pub fn state_is_running(state: &str) -> bool {
-    matches!(state, "running" | "streaming" | "in archive recovery")
-}
-
-/// Whether `state` means a replica is streaming from its upstream, accepting the 3.x
-/// spelling: before 3.0.4 a streaming replica was only ever reported as `running`.
-pub fn replica_state_is_streaming(state: &str) -> bool {
-    matches!(state, "running" | "streaming")
 }
 
 /// `GET /patroni` of one node.
@@ -82,7 +69,7 @@ pub struct PatroniStatus {
 
 impl PatroniStatus {
     /// Parses a `/patroni` body. Never fails: absent fields become `None`.
-    pub fn from_json(raw: Value) -> Self {
+    pub(crate) fn from_json(raw: Value) -> Self {
         let xlog = raw.get("xlog");
         let patroni = raw.get("patroni");
         let sync_standby = as_bool(raw.get("sync_standby")) || as_bool(raw.get("quorum_standby"));
@@ -107,7 +94,7 @@ impl PatroniStatus {
 
     /// The role as `/cluster` would name it: a replica that is the synchronous standby is
     /// `sync_standby`, otherwise [`PatroniStatus::role`].
-    pub fn member_role(&self) -> String {
+    pub(crate) fn member_role(&self) -> String {
         if self.role == "replica" && self.sync_standby {
             if self.raw.get("quorum_standby").is_some() {
                 "quorum_standby".into()
@@ -122,12 +109,216 @@ impl PatroniStatus {
     /// The state as `/cluster` would report it: 4.x replicas report their replication
     /// state (`streaming`) there while `/patroni` says `running`; 3.x has no replication
     /// state and says `running` everywhere.
-    pub fn member_state(&self) -> String {
+    pub(crate) fn member_state(&self) -> String {
         match &self.replication_state {
             Some(rs) if !rs.is_empty() && self.role != "leader" => rs.clone(),
             _ => self.state.clone(),
         }
     }
+}
+
+/// What the samplers keep of `GET /patroni`: the role and state as `/cluster` would name
+/// them ([`PatroniStatus::member_role`], [`PatroniStatus::member_state`]) and the timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StatusFacts {
+    /// [`PatroniStatus::member_role`].
+    pub role: String,
+    /// [`PatroniStatus::member_state`].
+    pub state: String,
+    /// Timeline, when reported.
+    pub timeline: Option<u64>,
+}
+
+impl StatusFacts {
+    /// The facts of a parsed status.
+    pub(crate) fn of(s: &PatroniStatus) -> Self {
+        Self {
+            role: s.member_role(),
+            state: s.member_state(),
+            timeline: s.timeline,
+        }
+    }
+
+    /// Parses a `/patroni` body for these facts only, borrowing from `body` and skipping
+    /// every other field (no tree of values is built). A body that this strict reading
+    /// refuses (a duplicate key, ...) is read the tolerant way, as [`PatroniStatus`] is.
+    pub(crate) fn parse(body: &[u8]) -> Result<Self, String> {
+        match serde_json::from_slice::<StatusLite<'_>>(body) {
+            Ok(l) => Ok(l.facts()),
+            Err(_) => serde_json::from_slice::<Value>(body)
+                .map(|v| Self::of(&PatroniStatus::from_json(v)))
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// The fields of `/patroni` the samplers read, each taken as whatever JSON scalar it is.
+#[derive(serde::Deserialize)]
+struct StatusLite<'a> {
+    #[serde(borrow, default)]
+    state: Scalar<'a>,
+    #[serde(borrow, default)]
+    role: Scalar<'a>,
+    #[serde(borrow, default)]
+    timeline: Scalar<'a>,
+    #[serde(borrow, default)]
+    replication_state: Scalar<'a>,
+    #[serde(borrow, default)]
+    sync_standby: Scalar<'a>,
+    #[serde(borrow, default)]
+    quorum_standby: Scalar<'a>,
+}
+
+impl StatusLite<'_> {
+    /// The same rules as [`PatroniStatus::from_json`], `member_role` and `member_state`.
+    fn facts(&self) -> StatusFacts {
+        let role = self
+            .role
+            .string()
+            .map(|r| normalise_role(&r))
+            .unwrap_or_default();
+        let sync = self.sync_standby.truthy() || self.quorum_standby.truthy();
+        let member_role = if role == "replica" && sync {
+            if matches!(self.quorum_standby, Scalar::Missing) {
+                "sync_standby".to_owned()
+            } else {
+                "quorum_standby".to_owned()
+            }
+        } else {
+            role.clone()
+        };
+        let state = match self.replication_state.string() {
+            Some(rs) if !rs.is_empty() && role != "leader" => rs,
+            _ => self.state.string().unwrap_or_default(),
+        };
+        StatusFacts {
+            role: member_role,
+            state,
+            timeline: self.timeline.non_negative(),
+        }
+    }
+}
+
+/// One JSON value, kept only when it is a scalar; strings borrowed from the body.
+#[derive(Default)]
+enum Scalar<'a> {
+    /// The key is absent.
+    #[default]
+    Missing,
+    Null,
+    Str(std::borrow::Cow<'a, str>),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    /// An object or an array (skipped, not built).
+    Other,
+}
+
+impl Scalar<'_> {
+    /// As `as_string` reads a [`Value`].
+    fn string(&self) -> Option<String> {
+        match self {
+            Scalar::Str(s) => Some(s.as_ref().to_owned()),
+            Scalar::U64(n) => Some(n.to_string()),
+            Scalar::I64(n) => Some(n.to_string()),
+            Scalar::F64(f) => serde_json::Number::from_f64(*f).map(|n| n.to_string()),
+            Scalar::Bool(b) => Some(b.to_string()),
+            Scalar::Missing | Scalar::Null | Scalar::Other => None,
+        }
+    }
+
+    /// As `as_u64` reads a [`Value`].
+    fn non_negative(&self) -> Option<u64> {
+        match self {
+            Scalar::U64(n) => Some(*n),
+            Scalar::I64(n) => u64::try_from(*n).ok(),
+            Scalar::F64(f) => (*f >= 0.0).then_some(*f as u64),
+            Scalar::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// As `as_bool` reads a [`Value`].
+    fn truthy(&self) -> bool {
+        match self {
+            Scalar::Bool(b) => *b,
+            Scalar::Str(s) => matches!(s.to_ascii_lowercase().as_str(), "true" | "on" | "yes"),
+            _ => false,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Scalar<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Scalar::I64(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Scalar::U64(v))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Scalar::F64(v))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(std::borrow::Cow::Owned(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Scalar::Other)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// One member as a node's `GET /cluster` lists it, normalised across Patroni versions.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemberView {
+    /// Member name.
+    pub name: String,
+    /// `leader`, `replica`, `sync_standby`, `standby_leader` (3.x `master` is `leader`).
+    pub role: String,
+    /// Raw state (`running`, `streaming`, `stopped`, `in archive recovery`, ...).
+    pub state: String,
+    /// Timeline, when reported.
+    pub timeline: Option<u64>,
+    /// Lag in bytes, when reported as a number.
+    pub lag_bytes: Option<u64>,
 }
 
 /// Fields of a `/cluster` member that [`MemberView`] does not carry.
@@ -171,7 +362,7 @@ pub struct ClusterStatus {
 impl ClusterStatus {
     /// Parses a `/cluster` body. Members without a name are skipped (Patroni always
     /// names them; a nameless one cannot be reasoned about).
-    pub fn from_json(raw: Value) -> Self {
+    pub(crate) fn from_json(raw: Value) -> Self {
         let mut members = Vec::new();
         let mut extra = BTreeMap::new();
         if let Some(list) = raw.get("members").and_then(Value::as_array) {
@@ -225,7 +416,8 @@ impl ClusterStatus {
     }
 
     /// The member called `name`.
-    pub fn member(&self, name: &str) -> Option<&MemberView> {
+    #[cfg(test)]
+    pub(crate) fn member(&self, name: &str) -> Option<&MemberView> {
         self.members.iter().find(|m| m.name == name)
     }
 }
@@ -354,18 +546,6 @@ mod tests {
     }
 
     #[test]
-    fn states_absorb_running_and_streaming() {
-        assert!(state_is_running("running"));
-        assert!(state_is_running("streaming"));
-        assert!(state_is_running("in archive recovery"));
-        assert!(!state_is_running("stopped"));
-        assert!(!state_is_running("starting"));
-        assert!(replica_state_is_streaming("running"));
-        assert!(replica_state_is_streaming("streaming"));
-        assert!(!replica_state_is_streaming("in archive recovery"));
-    }
-
-    #[test]
     fn patroni_302_primary() {
         let s = PatroniStatus::from_json(parse(PATRONI_302_PRIMARY));
         assert_eq!(s.role, "leader");
@@ -461,6 +641,27 @@ mod tests {
             {"name": "b", "role": "replica", "state": "streaming", "lag": "12"}]}));
         assert_eq!(c.leader().map(|m| m.name.as_str()), Some("a"));
         assert_eq!(c.member("b").unwrap().lag_bytes, Some(12));
+    }
+
+    #[test]
+    fn status_facts_read_as_the_full_parse_does() {
+        for body in [
+            PATRONI_302_PRIMARY,
+            PATRONI_302_REPLICA,
+            PATRONI_302_STOPPED,
+            PATRONI_41_PRIMARY,
+            PATRONI_41_SYNC,
+            r#"{"role": "replica", "sync_standby": "yes", "quorum_standby": true, "timeline": 7.0}"#,
+            r#"{"role": "replica", "sync_standby": true, "quorum_standby": null, "state": 5}"#,
+            r#"{"role": 5, "timeline": -3, "xlog": "no", "patroni": [], "state": {"a": [1]}}"#,
+            r#"{"role": "master", "role": "replica"}"#,
+            r#"{"state": "running", "replication_state": "", "role": "Primary", "timeline": "4"}"#,
+            "[]",
+        ] {
+            let full = StatusFacts::of(&PatroniStatus::from_json(parse(body)));
+            assert_eq!(StatusFacts::parse(body.as_bytes()).unwrap(), full, "{body}");
+        }
+        assert!(StatusFacts::parse(b"<html>").is_err());
     }
 
     #[test]

@@ -14,13 +14,13 @@ use super::fmt;
 use super::timeline::{self, Chart};
 use crate::results::{
     CheckResult, CommandRecord, RunOutcome, RunResults, ScenarioResult, StepOutcome, StepRecord,
-    Verdict,
+    Verdict, WorkloadResult,
 };
 
 const TEMPLATE: &str = include_str!("templates/index.html");
 
 /// Renders `index.html`.
-pub fn render_html(results: &RunResults) -> Result<String, ReportError> {
+pub(crate) fn render_html(results: &RunResults) -> Result<String, ReportError> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.add_filter("n", |v: f64| format!("{v:.1}"));
@@ -60,6 +60,29 @@ struct RunView {
     command_line: String,
     versions: Vec<(&'static str, String)>,
     nodes: Vec<NodeView>,
+    audit: AuditView,
+    resets: Vec<ResetView>,
+}
+
+/// What an auditor checks: the build and the files as run (see `pgchaos report --verify`).
+#[derive(Serialize)]
+struct AuditView {
+    pgchaos_version: String,
+    build_commit: String,
+    /// `(role, path, sha256)`.
+    files: Vec<(&'static str, String, String)>,
+    /// `(node, Patroni version)`.
+    patroni_by_node: Vec<(String, String)>,
+}
+
+#[derive(Serialize)]
+struct ResetView {
+    at: String,
+    after: String,
+    reason: String,
+    command: String,
+    outcome: String,
+    output: String,
 }
 
 #[derive(Serialize)]
@@ -89,6 +112,8 @@ struct ScenarioView {
     /// Some attempt of this id passed and another did not.
     flaky: bool,
     verdict: &'static str,
+    /// Accepted risks that showed up (passed only because the inventory accepts them).
+    accepted_risks: Vec<String>,
     reason: Option<String>,
     tags: Vec<String>,
     covers: Vec<String>,
@@ -217,6 +242,7 @@ fn view(r: &RunResults) -> View {
                     v.postgres.clone().unwrap_or_else(not_observed),
                 ),
                 ("etcd", v.etcd.clone().unwrap_or_else(not_observed)),
+                ("Watchdog", v.watchdog.clone().unwrap_or_else(not_observed)),
             ],
             nodes: r
                 .cluster
@@ -228,6 +254,8 @@ fn view(r: &RunResults) -> View {
                     roles: n.roles.join(", "),
                 })
                 .collect(),
+            audit: audit_view(r),
+            resets: r.resets.iter().map(reset_view).collect(),
         },
         counts: fmt::VERDICTS
             .iter()
@@ -244,128 +272,70 @@ fn view(r: &RunResults) -> View {
     }
 }
 
+fn audit_view(r: &RunResults) -> AuditView {
+    let p = &r.provenance;
+    let mut files: Vec<(&'static str, String, String)> = p
+        .inventory
+        .iter()
+        .map(|f| ("inventory", f.path.clone(), f.sha256.clone()))
+        .collect();
+    files.extend(
+        p.scenarios
+            .iter()
+            .map(|f| ("scenario", f.path.clone(), f.sha256.clone())),
+    );
+    let or_unknown = |s: &str| {
+        if s.is_empty() {
+            "not recorded".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    AuditView {
+        pgchaos_version: or_unknown(&p.pgchaos_version),
+        build_commit: or_unknown(&p.build_commit),
+        files,
+        patroni_by_node: r
+            .cluster
+            .versions
+            .patroni_by_node
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+fn reset_view(x: &crate::results::ClusterReset) -> ResetView {
+    let c = &x.command;
+    let mut output = String::new();
+    for (name, text) in [("stdout", &c.stdout), ("stderr", &c.stderr)] {
+        if !text.trim().is_empty() {
+            output.push_str(&format!("{name}:\n{}\n", text.trim_end()));
+        }
+    }
+    if let Some(e) = &c.error {
+        output.push_str(&format!("error: {e}\n"));
+    }
+    ResetView {
+        at: fmt::datetime(x.at),
+        after: format!("{} (attempt {})", x.after_scenario, x.attempt),
+        reason: x.reason.clone(),
+        command: c.command.clone(),
+        outcome: if x.succeeded {
+            format!("steady state after {}", fmt::secs(x.seconds))
+        } else {
+            format!("FAILED after {}", fmt::secs(x.seconds))
+        },
+        output,
+    }
+}
+
 fn scenario(i: usize, all: &[ScenarioResult], node_order: &[String]) -> ScenarioView {
     let s = &all[i];
-    let same: Vec<&ScenarioResult> = all
-        .iter()
-        .filter(|o| o.id == s.id && o.group == s.group)
-        .collect();
-    let flaky = same.iter().any(|o| o.verdict == Verdict::Passed)
-        && same
-            .iter()
-            .any(|o| matches!(o.verdict, Verdict::Failed | Verdict::Error));
-    let attempts_note = (same.len() > 1).then(|| {
-        let verdicts: Vec<String> = same
-            .iter()
-            .map(|o| format!("#{} {}", o.attempt, fmt::verdict(o.verdict)))
-            .collect();
-        format!(
-            "{} attempts of this scenario: {}{}",
-            same.len(),
-            verdicts.join(", "),
-            if flaky { " (flaky)" } else { "" }
-        )
-    });
+    let (flaky, attempts_note) = attempts(s, all);
     let mut checks: Vec<&CheckResult> = s.checks.iter().collect();
     checks.sort_by_key(|c| c.passed);
     let m = &s.metrics;
-    let mut metrics = vec![
-        (
-            "Failover (fault → new leader)",
-            fmt::opt_secs(m.failover_seconds),
-        ),
-        (
-            "Recovery (fault → steady state)",
-            fmt::opt_secs(m.recovery_seconds),
-        ),
-        ("Write unavailability", fmt::opt_secs(fmt::unavailable(s))),
-        ("Leader changes", m.leader_changes.to_string()),
-    ];
-    if let Some(sps) = m.samples_per_second {
-        metrics.push(("Samples per second per node", format!("{sps:.1}")));
-    }
-    let workload = s.workload.as_ref().map(|w| {
-        let ids = |v: &[i64]| {
-            if v.is_empty() {
-                "none".to_owned()
-            } else {
-                let mut s: Vec<String> = v.iter().take(20).map(i64::to_string).collect();
-                if v.len() > 20 {
-                    s.push(format!("… ({} in all)", v.len()));
-                }
-                s.join(", ")
-            }
-        };
-        let mut rows = vec![
-            ("Writes attempted", w.attempted.to_string(), false),
-            ("Acknowledged", w.acknowledged.to_string(), false),
-            ("Failed before commit", w.failed.to_string(), false),
-            ("Commit outcome unknown", w.unknown.to_string(), false),
-            (
-                "Lost (acknowledged, missing)",
-                ids(&w.lost),
-                !w.lost.is_empty(),
-            ),
-            (
-                "Unexpected (not acknowledged, present)",
-                ids(&w.unexpected),
-                !w.unexpected.is_empty(),
-            ),
-            ("Duplicated", ids(&w.duplicated), !w.duplicated.is_empty()),
-            (
-                "Longest gap between writes",
-                fmt::opt_secs(w.max_gap_seconds),
-                false,
-            ),
-            (
-                "RTO (fault → first write on new leader)",
-                fmt::opt_secs(w.rto_seconds),
-                false,
-            ),
-        ];
-        if let Some(span) = w.lost_span_seconds {
-            rows.push(("RPO (span of lost writes)", fmt::secs(span), true));
-        }
-        if let Some(sb) = &w.split_brain {
-            rows.push(("Split brain", sb.clone(), true));
-        }
-        for sv in &w.servers {
-            rows.push((
-                "Writes taken by",
-                format!(
-                    "{} on timeline {}: {} rows, {} → {}",
-                    sv.server,
-                    sv.timeline,
-                    sv.rows,
-                    fmt::clock(sv.first),
-                    fmt::clock(sv.last)
-                ),
-                false,
-            ));
-        }
-        if let Some(rd) = &w.reads {
-            let by: Vec<String> = rd
-                .served_by
-                .iter()
-                .map(|(k, v)| format!("{k}: {v}"))
-                .collect();
-            rows.push((
-                "Reads",
-                format!(
-                    "{} attempted, {} errors; served by {}",
-                    rd.attempted,
-                    rd.errors,
-                    if by.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        by.join(", ")
-                    }
-                ),
-                false,
-            ));
-        }
-        rows
-    });
     ScenarioView {
         anchor: format!("s{i}"),
         id: s.id.clone(),
@@ -377,6 +347,16 @@ fn scenario(i: usize, all: &[ScenarioResult], node_order: &[String]) -> Scenario
         attempts_note,
         flaky,
         verdict: fmt::verdict(s.verdict),
+        accepted_risks: s
+            .accepted_risks
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}: {} — accepted by the inventory up to {} ({})",
+                    f.risk, f.observed, f.bound, f.reason
+                )
+            })
+            .collect(),
         reason: s.reason.clone(),
         tags: s.tags.clone(),
         covers: s.covers.clone(),
@@ -397,28 +377,9 @@ fn scenario(i: usize, all: &[ScenarioResult], node_order: &[String]) -> Scenario
         recovery: fmt::opt_secs(m.recovery_seconds),
         unavailable: fmt::opt_secs(fmt::unavailable(s)),
         failed_checks: s.checks.iter().filter(|c| !c.passed).count(),
-        checks: checks
-            .into_iter()
-            .map(|c| CheckView {
-                name: c.name.clone(),
-                passed: c.passed,
-                expected: c.expected.clone(),
-                observed: c.observed.clone(),
-                at: c.at.map_or_else(
-                    || "not recorded".to_owned(),
-                    |t| {
-                        format!(
-                            "{} (+{:.1} s)",
-                            fmt::clock(t),
-                            fmt::between(s.started_at, t)
-                        )
-                    },
-                ),
-                step: c.step,
-            })
-            .collect(),
-        metrics,
-        workload,
+        checks: checks.into_iter().map(|c| check_view(s, c)).collect(),
+        metrics: metrics(s),
+        workload: s.workload.as_ref().map(workload_rows),
         steps: s.steps.iter().map(|st| step(s, st)).collect(),
         chart: timeline::chart(s, node_order),
         snapshots: [
@@ -434,6 +395,158 @@ fn scenario(i: usize, all: &[ScenarioResult], node_order: &[String]) -> Scenario
             .iter()
             .map(|(k, v)| (k.clone(), v.clone(), v.lines().count()))
             .collect(),
+    }
+}
+
+/// Whether the scenario's id both passed and failed over its attempts, and a note listing
+/// every attempt's verdict when it ran more than once.
+fn attempts(s: &ScenarioResult, all: &[ScenarioResult]) -> (bool, Option<String>) {
+    let same: Vec<&ScenarioResult> = all
+        .iter()
+        .filter(|o| o.id == s.id && o.group == s.group)
+        .collect();
+    let flaky = same.iter().any(|o| o.verdict == Verdict::Passed)
+        && same
+            .iter()
+            .any(|o| matches!(o.verdict, Verdict::Failed | Verdict::Error));
+    let note = (same.len() > 1).then(|| {
+        let verdicts: Vec<String> = same
+            .iter()
+            .map(|o| format!("#{} {}", o.attempt, fmt::verdict(o.verdict)))
+            .collect();
+        format!(
+            "{} attempts of this scenario: {}{}",
+            same.len(),
+            verdicts.join(", "),
+            if flaky { " (flaky)" } else { "" }
+        )
+    });
+    (flaky, note)
+}
+
+/// The scenario's measured times, as label and value.
+fn metrics(s: &ScenarioResult) -> Vec<(&'static str, String)> {
+    let m = &s.metrics;
+    let mut metrics = vec![
+        (
+            "Failover (fault → new leader)",
+            fmt::opt_secs(m.failover_seconds),
+        ),
+        (
+            "Recovery (fault → steady state)",
+            fmt::opt_secs(m.recovery_seconds),
+        ),
+        ("Write unavailability", fmt::opt_secs(fmt::unavailable(s))),
+        ("Leader changes", m.leader_changes.to_string()),
+    ];
+    if let Some(sps) = m.samples_per_second {
+        metrics.push(("Samples per second per node", format!("{sps:.1}")));
+    }
+    metrics
+}
+
+/// The workload's rows (label, value, whether it is bad news).
+fn workload_rows(w: &WorkloadResult) -> Vec<(&'static str, String, bool)> {
+    let ids = |v: &[i64]| {
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            let mut s: Vec<String> = v.iter().take(20).map(i64::to_string).collect();
+            if v.len() > 20 {
+                s.push(format!("… ({} in all)", v.len()));
+            }
+            s.join(", ")
+        }
+    };
+    let mut rows = vec![
+        ("Writes attempted", w.attempted.to_string(), false),
+        ("Acknowledged", w.acknowledged.to_string(), false),
+        ("Failed before commit", w.failed.to_string(), false),
+        ("Commit outcome unknown", w.unknown.to_string(), false),
+        (
+            "Lost (acknowledged, missing)",
+            ids(&w.lost),
+            !w.lost.is_empty(),
+        ),
+        (
+            "Unexpected (not acknowledged, present)",
+            ids(&w.unexpected),
+            !w.unexpected.is_empty(),
+        ),
+        ("Duplicated", ids(&w.duplicated), !w.duplicated.is_empty()),
+        (
+            "Longest gap between writes",
+            fmt::opt_secs(w.max_gap_seconds),
+            false,
+        ),
+        (
+            "RTO (fault → first write after the outage)",
+            fmt::opt_secs(w.rto_seconds),
+            false,
+        ),
+    ];
+    if let Some(span) = w.lost_span_seconds {
+        rows.push(("RPO (span of lost writes)", fmt::secs(span), true));
+    }
+    if let Some(sb) = &w.split_brain {
+        rows.push(("Split brain", sb.clone(), true));
+    }
+    for sv in &w.servers {
+        rows.push((
+            "Writes taken by",
+            format!(
+                "{} on timeline {}: {} rows, {} → {}",
+                sv.server,
+                sv.timeline,
+                sv.rows,
+                fmt::clock(sv.first),
+                fmt::clock(sv.last)
+            ),
+            false,
+        ));
+    }
+    if let Some(rd) = &w.reads {
+        let by: Vec<String> = rd
+            .served_by
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        rows.push((
+            "Reads",
+            format!(
+                "{} attempted, {} errors; served by {}",
+                rd.attempted,
+                rd.errors,
+                if by.is_empty() {
+                    "none".to_owned()
+                } else {
+                    by.join(", ")
+                }
+            ),
+            false,
+        ));
+    }
+    rows
+}
+
+/// One check as the report shows it, its time relative to the scenario's start.
+fn check_view(s: &ScenarioResult, c: &CheckResult) -> CheckView {
+    CheckView {
+        name: c.name.clone(),
+        passed: c.passed,
+        expected: c.expected.clone(),
+        observed: c.observed.clone(),
+        at: c.at.map_or_else(
+            || "not recorded".to_owned(),
+            |t| {
+                format!(
+                    "{} (+{:.1} s)",
+                    fmt::clock(t),
+                    fmt::between(s.started_at, t)
+                )
+            },
+        ),
+        step: c.step,
     }
 }
 

@@ -33,7 +33,7 @@ use super::fmt;
 use crate::results::{RunOutcome, RunResults, ScenarioResult, StepOutcome, Verdict};
 
 /// Renders `junit.xml`.
-pub fn render_junit(results: &RunResults) -> Result<String, ReportError> {
+pub(crate) fn render_junit(results: &RunResults) -> Result<String, ReportError> {
     let mut suite = TestSuite::new("pgchaos");
     suite.set_timestamp(results.started_at);
     suite.set_time(duration(results.started_at, results.finished_at));
@@ -242,13 +242,62 @@ fn run_properties(r: &RunResults) -> Vec<Property> {
     if let RunOutcome::Aborted { reason } = &r.outcome {
         p.push(Property::new("abort_reason", one_line(reason)));
     }
+    let accepted = r
+        .scenarios
+        .iter()
+        .filter(|s| s.passed_with_accepted_risk())
+        .count();
+    if accepted > 0 {
+        p.push(Property::new(
+            "accepted_risks",
+            format!("{accepted} scenario(s) passed only because the inventory accepts a risk"),
+        ));
+    }
     let v = &r.cluster.versions;
     for (k, val) in [
         ("version.patroni", &v.patroni),
         ("version.postgres", &v.postgres),
         ("version.etcd", &v.etcd),
+        ("cluster.watchdog", &v.watchdog),
     ] {
         p.push(Property::new(k, val.as_deref().unwrap_or("not observed")));
+    }
+    for (node, val) in &v.patroni_by_node {
+        p.push(Property::new(
+            format!("version.patroni.{node}"),
+            val.as_str(),
+        ));
+    }
+    // Audit evidence: the build and every file as run (`pgchaos report --verify`).
+    let prov = &r.provenance;
+    p.push(Property::new("build_commit", prov.build_commit.as_str()));
+    if let Some(f) = &prov.inventory {
+        p.push(Property::new(
+            format!("sha256.inventory.{}", f.path),
+            f.sha256.as_str(),
+        ));
+    }
+    for f in &prov.scenarios {
+        p.push(Property::new(
+            format!("sha256.scenario.{}", f.path),
+            f.sha256.as_str(),
+        ));
+    }
+    for (i, x) in r.resets.iter().enumerate() {
+        p.push(Property::new(
+            format!("reset.{}", i + 1),
+            one_line(&format!(
+                "after {} (attempt {}): {} — {}",
+                x.after_scenario,
+                x.attempt,
+                x.reason,
+                if x.succeeded {
+                    "steady state again"
+                } else {
+                    "reset failed"
+                }
+            )),
+        ));
     }
     p
 }
@@ -258,7 +307,7 @@ fn scenario_facts(s: &ScenarioResult, attempts: usize) -> Vec<(&'static str, Str
     let opt = |x: Option<f64>| x.map_or_else(|| "not measured".to_owned(), |v| format!("{v:.3}"));
     let opt_s = |x: &Option<String>| x.clone().unwrap_or_else(|| "none".to_owned());
     let opt_u = |x: Option<u64>| x.map_or_else(|| "unknown".to_owned(), |v| v.to_string());
-    vec![
+    let mut facts = vec![
         ("verdict", fmt::verdict(s.verdict).to_owned()),
         ("attempts", attempts.to_string()),
         ("covers", s.covers.join(" ")),
@@ -278,7 +327,21 @@ fn scenario_facts(s: &ScenarioResult, attempts: usize) -> Vec<(&'static str, Str
         ("recovery_seconds", opt(s.metrics.recovery_seconds)),
         ("write_unavailable_seconds", opt(fmt::unavailable(s))),
         ("leader_changes", s.metrics.leader_changes.to_string()),
-    ]
+    ];
+    // An accepted risk is a finding, never a plain pass: named beside the verdict.
+    for f in &s.accepted_risks {
+        facts.insert(
+            1,
+            (
+                "accepted_risk",
+                one_line(&format!(
+                    "ACCEPTED RISK {} (inventory accepts up to {}: {}): {}",
+                    f.risk, f.bound, f.reason, f.observed
+                )),
+            ),
+        );
+    }
+    facts
 }
 
 fn scenario_properties(name: &str, s: &ScenarioResult, attempts: usize) -> Vec<Property> {

@@ -6,13 +6,8 @@
 //! that were skipped, missing snapshots, no observations): every field that may be absent
 //! is rendered as "not recorded", never as a pass.
 //!
-//! ```no_run
-//! # fn demo(results: &pgchaos::results::RunResults) -> Result<(), pgchaos::report::ReportError> {
-//! let dir = pgchaos::report::prepare_dir(None, "reports".as_ref(), results.started_at)?;
-//! let written = pgchaos::report::write_all(results, &dir)?;
-//! println!("{}", written.index_html.display());
-//! # Ok(()) }
-//! ```
+//! `app::run` writes them with `prepare_dir` (a fresh, timestamped directory) and then
+//! `write_all` (or `write_all_redacted`, secrets masked), which names the files it wrote.
 
 mod fmt;
 mod html;
@@ -29,25 +24,25 @@ use chrono::{DateTime, Utc};
 use crate::results::{RunResults, SCHEMA_VERSION};
 use crate::secret::Secret;
 
-pub use html::render_html;
-pub use junit::render_junit;
-pub use redact::redact_results;
-pub use summary::render_summary;
+pub(crate) use html::render_html;
+pub(crate) use junit::render_junit;
+pub(crate) use redact::redact_results;
+pub(crate) use summary::render_summary;
 
 /// Name of the results file inside a report directory.
-pub const RESULTS_FILE: &str = "results.json";
+pub(crate) const RESULTS_FILE: &str = "results.json";
 /// Name of the JUnit file inside a report directory.
-pub const JUNIT_FILE: &str = "junit.xml";
+pub(crate) const JUNIT_FILE: &str = "junit.xml";
 /// Name of the HTML report inside a report directory.
-pub const HTML_FILE: &str = "index.html";
+pub(crate) const HTML_FILE: &str = "index.html";
 /// Name of the Markdown summary inside a report directory.
-pub const SUMMARY_FILE: &str = "summary.md";
+pub(crate) const SUMMARY_FILE: &str = "summary.md";
 /// Name of the symlink, inside the base directory, that points at the newest run.
-pub const LATEST_LINK: &str = "latest";
+pub(crate) const LATEST_LINK: &str = "latest";
 
 /// Why reports could not be prepared, rendered, written or loaded.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum ReportError {
+pub(crate) enum ReportError {
     /// The report directory could not be created.
     #[error("failed to create report directory {path}")]
     CreateDir {
@@ -129,7 +124,7 @@ pub enum ReportError {
 
 /// The files [`write_all`] wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Written {
+pub(crate) struct Written {
     /// The report directory.
     pub dir: PathBuf,
     /// `results.json`.
@@ -150,7 +145,7 @@ pub struct Written {
 /// in file names), suffixed `-2`, `-3`, ... if a run started in the same second, and the
 /// `base/latest` symlink is replaced atomically to point at it (relative, so the reports
 /// directory can be moved or archived as a whole).
-pub fn prepare_dir(
+pub(crate) fn prepare_dir(
     explicit: Option<&Path>,
     base: &Path,
     started: DateTime<Utc>,
@@ -214,7 +209,7 @@ fn point_latest(base: &Path, name: &str) -> Result<(), ReportError> {
 /// also scrub free text (command output, logs, snapshots) against known secret values, use
 /// [`write_all_redacted`]. Every report is attempted even if an earlier one failed, so a
 /// rendering bug in one never costs the others (results.json above all).
-pub fn write_all(results: &RunResults, dir: &Path) -> Result<Written, ReportError> {
+pub(crate) fn write_all(results: &RunResults, dir: &Path) -> Result<Written, ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir {
         path: dir.to_owned(),
         source,
@@ -259,7 +254,7 @@ pub fn write_all(results: &RunResults, dir: &Path) -> Result<Written, ReportErro
 
 /// [`write_all`] after replacing every occurrence of each secret, in every string of the
 /// results (command lines and output, logs, snapshots, check evidence), by `***`.
-pub fn write_all_redacted(
+pub(crate) fn write_all_redacted(
     results: &RunResults,
     dir: &Path,
     secrets: &[Secret],
@@ -268,7 +263,7 @@ pub fn write_all_redacted(
 }
 
 /// Reads a saved `results.json`, refusing unknown format versions with a clear message.
-pub fn load_results(path: &Path) -> Result<RunResults, ReportError> {
+pub(crate) fn load_results(path: &Path) -> Result<RunResults, ReportError> {
     let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
         path: path.to_owned(),
         source,
@@ -390,6 +385,8 @@ mod tests {
                 reason: "preflight: no leader".into(),
             },
             scenarios: vec![],
+            provenance: Default::default(),
+            resets: vec![],
         };
         let d = tempfile::tempdir().unwrap();
         let dir = d.path().join("new");
@@ -404,6 +401,35 @@ mod tests {
         assert!(md.contains("ABORTED: preflight: no leader"));
         let back = load_results(&w.results_json).unwrap();
         assert_eq!(back.run_id, "r1");
+    }
+
+    #[test]
+    fn every_report_names_the_files_as_run_the_build_and_the_resets() {
+        let r = test_fixture("failed-run");
+        let d = tempfile::tempdir().unwrap();
+        let w = write_all(&r, d.path()).unwrap();
+        let inv = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        for p in [&w.results_json, &w.junit_xml, &w.index_html, &w.summary_md] {
+            let s = std::fs::read_to_string(p).unwrap();
+            assert!(s.contains(inv), "{}: no inventory hash", p.display());
+            assert!(s.contains(commit), "{}: no build commit", p.display());
+            assert!(s.contains("reset"), "{}: no reset", p.display());
+        }
+        let xml = std::fs::read_to_string(&w.junit_xml).unwrap();
+        for f in &r.provenance.scenarios {
+            assert!(
+                xml.contains(&format!(
+                    "name=\"sha256.scenario.{}\" value=\"{}\"",
+                    f.path, f.sha256
+                )),
+                "{xml}"
+            );
+        }
+        assert!(xml.contains("name=\"version.patroni.pg2\" value=\"3.0.2\""));
+        let html = std::fs::read_to_string(&w.index_html).unwrap();
+        assert!(html.contains("Cluster resets"));
+        assert!(html.contains(&r.provenance.scenarios[0].sha256));
     }
 
     #[test]
@@ -442,5 +468,51 @@ mod tests {
             load_results(&p).unwrap_err(),
             ReportError::Parse { .. }
         ));
+    }
+
+    #[test]
+    fn an_accepted_risk_is_marked_in_every_report() {
+        let mut r = test_fixture("failed-run");
+        r.outcome = crate::results::RunOutcome::Passed;
+        let s = r
+            .scenarios
+            .iter_mut()
+            .find(|s| s.verdict == crate::results::Verdict::Passed)
+            .expect("a passed scenario");
+        s.accepted_risks.push(crate::results::AcceptedRiskFinding {
+            risk: "split_brain".into(),
+            bound: "30s".into(),
+            reason: "no watchdog".into(),
+            observed: "1 window(s) where two nodes accepted writes, longest 1.0s".into(),
+        });
+        let id = s.id.clone();
+        let md = render_summary(&r);
+        assert!(md.contains("passed only with an ACCEPTED RISK"), "{md}");
+        assert!(
+            md.contains(&format!("| `{id}` | ⚠️ passed with ACCEPTED RISK |")),
+            "{md}"
+        );
+        let xml = render_junit(&r).expect("junit");
+        assert!(
+            xml.contains(&format!(
+                "name=\"{id}.accepted_risk\" value=\"ACCEPTED RISK split_brain"
+            )),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("accepted_risk              ACCEPTED RISK split_brain"),
+            "{xml}"
+        );
+        let html = render_html(&r).expect("html");
+        assert!(html.contains("data-accepted-risk=\"true\""), "{html}");
+        assert!(html.contains("<b>ACCEPTED RISK</b>"));
+        let json = serde_json::to_value(&r).expect("json");
+        assert!(
+            json["scenarios"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["accepted_risks"][0]["risk"] == "split_brain")
+        );
     }
 }

@@ -9,7 +9,7 @@ use crate::secret::{Secret, redact};
 /// The runner already redacts what it records; this is a second line of defence for text
 /// pgchaos does not control (a node echoing a connection string into a log). It walks the
 /// JSON form so that no field, present or added later, can be forgotten.
-pub fn redact_results(results: &RunResults, secrets: &[Secret]) -> RunResults {
+pub(crate) fn redact_results(results: &RunResults, secrets: &[Secret]) -> RunResults {
     if secrets.is_empty() {
         return results.clone();
     }

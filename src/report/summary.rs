@@ -6,8 +6,23 @@ use super::fmt;
 use crate::results::{RunOutcome, RunResults, Verdict};
 
 /// Renders `summary.md`.
-pub fn render_summary(r: &RunResults) -> String {
+pub(crate) fn render_summary(r: &RunResults) -> String {
     let mut o = String::new();
+    heading(&mut o, r);
+    provenance_and_resets(&mut o, r);
+    scenario_table(&mut o, r);
+    repeated_table(&mut o, r);
+    accepted_risks(&mut o, r);
+    not_passed(&mut o, r);
+    let _ = writeln!(
+        o,
+        "Full report: `index.html` (single file) · `junit.xml` · `results.json`"
+    );
+    o
+}
+
+/// The title line with the run's outcome, the cluster and the counts by verdict.
+fn heading(o: &mut String, r: &RunResults) {
     let icon = match r.outcome {
         RunOutcome::Running => "⏳",
         RunOutcome::Passed => "✅",
@@ -15,10 +30,24 @@ pub fn render_summary(r: &RunResults) -> String {
         RunOutcome::Aborted { .. } => "🛑",
         RunOutcome::Interrupted => "⚠️",
     };
+    let accepted = r
+        .scenarios
+        .iter()
+        .filter(|s| s.passed_with_accepted_risk())
+        .count();
+    let (icon, note) = if accepted > 0 && r.outcome == RunOutcome::Passed {
+        (
+            "⚠️",
+            format!(" — {accepted} scenario(s) passed only with an ACCEPTED RISK"),
+        )
+    } else {
+        (icon, String::new())
+    };
     let _ = writeln!(
         o,
-        "## {icon} pgchaos: {}\n",
-        md(&fmt::outcome_line(&r.outcome))
+        "## {icon} pgchaos: {}{}\n",
+        md(&fmt::outcome_line(&r.outcome)),
+        md(&note)
     );
 
     let counts: Vec<String> = fmt::VERDICTS
@@ -31,12 +60,13 @@ pub fn render_summary(r: &RunResults) -> String {
     let v = &r.cluster.versions;
     let _ = writeln!(
         o,
-        "Cluster `{}`{} · Patroni {} · PostgreSQL {} · etcd {}  ",
+        "Cluster `{}`{} · Patroni {} · PostgreSQL {} · etcd {} · watchdog {}  ",
         code(&r.cluster.scope),
         if r.cluster.lab { " (lab)" } else { "" },
         md(v.patroni.as_deref().unwrap_or("?")),
         md(v.postgres.as_deref().unwrap_or("?")),
         md(v.etcd.as_deref().unwrap_or("?")),
+        md(v.watchdog.as_deref().unwrap_or("?")),
     );
     let _ = writeln!(
         o,
@@ -52,7 +82,46 @@ pub fn render_summary(r: &RunResults) -> String {
         code(&r.run_id),
         md(&r.invoked_by),
     );
+}
 
+/// What was run (build, hashed files) and every cluster reset between scenarios.
+fn provenance_and_resets(o: &mut String, r: &RunResults) {
+    let prov = &r.provenance;
+    if !prov.build_commit.is_empty() {
+        let _ = writeln!(
+            o,
+            "pgchaos {} (build `{}`) · inventory {} · {} scenario file(s) hashed (SHA-256 in results.json; `pgchaos report --verify`)\n",
+            md(&prov.pgchaos_version),
+            code(&prov.build_commit),
+            prov.inventory.as_ref().map_or_else(
+                || "not recorded".to_owned(),
+                |f| format!("`{}` sha256 `{}`", code(&f.path), code(&f.sha256))
+            ),
+            prov.scenarios.len(),
+        );
+    }
+    for x in &r.resets {
+        let _ = writeln!(
+            o,
+            "- 🔁 cluster reset after `{}` (attempt {}): {} — {} in {}",
+            code(&x.after_scenario),
+            x.attempt,
+            md(&x.reason),
+            if x.succeeded {
+                "steady state again"
+            } else {
+                "**reset failed**"
+            },
+            fmt::secs(x.seconds),
+        );
+    }
+    if !r.resets.is_empty() {
+        let _ = writeln!(o);
+    }
+}
+
+/// One row per scenario attempt: verdict, failover, write unavailability, covered cases.
+fn scenario_table(o: &mut String, r: &RunResults) {
     if !r.scenarios.is_empty() {
         let _ = writeln!(
             o,
@@ -64,8 +133,16 @@ pub fn render_summary(r: &RunResults) -> String {
                 o,
                 "| `{}` | {} {} | {} | {} | {} |",
                 code(&fmt::scenario_label(s)),
-                verdict_icon(s.verdict),
-                fmt::verdict(s.verdict),
+                if s.passed_with_accepted_risk() {
+                    "⚠️"
+                } else {
+                    verdict_icon(s.verdict)
+                },
+                if s.passed_with_accepted_risk() {
+                    "passed with ACCEPTED RISK"
+                } else {
+                    fmt::verdict(s.verdict)
+                },
                 fmt::opt_secs(s.metrics.failover_seconds),
                 fmt::opt_secs(fmt::unavailable(s)),
                 md(&s.covers.join(", ")),
@@ -73,7 +150,10 @@ pub fn render_summary(r: &RunResults) -> String {
         }
         let _ = writeln!(o);
     }
+}
 
+/// Min, median and max of the times of every scenario run more than once.
+fn repeated_table(o: &mut String, r: &RunResults) {
     let repeated = repeat_stats(r);
     if !repeated.is_empty() {
         let _ = writeln!(
@@ -92,7 +172,40 @@ pub fn render_summary(r: &RunResults) -> String {
         }
         let _ = writeln!(o);
     }
+}
 
+/// Every risk a scenario passed with only because the inventory accepts it.
+fn accepted_risks(o: &mut String, r: &RunResults) {
+    let accepted: Vec<_> = r
+        .scenarios
+        .iter()
+        .filter(|s| !s.accepted_risks.is_empty())
+        .collect();
+    if !accepted.is_empty() {
+        let _ = writeln!(
+            o,
+            "### ⚠️ Accepted risks (passed only because the inventory accepts them)
+"
+        );
+        for s in accepted {
+            for f in &s.accepted_risks {
+                let _ = writeln!(
+                    o,
+                    "- **{}**: {} (accepted up to {}: {}): {}",
+                    md(&fmt::scenario_label(s)),
+                    md(&f.risk),
+                    md(&f.bound),
+                    md(&f.reason),
+                    md(&f.observed),
+                );
+            }
+        }
+        let _ = writeln!(o);
+    }
+}
+
+/// Each scenario that did not pass, with its first failed check or its reason.
+fn not_passed(o: &mut String, r: &RunResults) {
     let problems: Vec<_> = r
         .scenarios
         .iter()
@@ -134,11 +247,6 @@ pub fn render_summary(r: &RunResults) -> String {
         }
         let _ = writeln!(o);
     }
-    let _ = writeln!(
-        o,
-        "Full report: `index.html` (single file) · `junit.xml` · `results.json`"
-    );
-    o
 }
 
 fn verdict_icon(v: Verdict) -> &'static str {

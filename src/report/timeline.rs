@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::fmt;
-use crate::results::{EventKind, Observation, ObservationSource, ScenarioResult};
+use crate::results::{EventKind, Observation, ObservationSource, ScenarioResult, WorkloadResult};
 
 const WIDTH: f64 = 1000.0;
 const X0: f64 = 96.0;
@@ -156,7 +156,44 @@ pub(crate) fn chart(s: &ScenarioResult, node_order: &[String]) -> Option<Chart> 
     }
     let sc = Scale { t0, span };
 
-    // Lanes in inventory order, then any other node that was observed.
+    let (lanes, mut y) = node_lanes(s, node_order, t1, &sc);
+    let mut gaps = Vec::new();
+    let writes = s.workload.as_ref().map(|w| {
+        let (lane, gap) = writes_lane(w, &sc, y);
+        gaps.extend(gap);
+        y += WRITES_H + 12.0;
+        lane
+    });
+    let lanes_bottom = y - 8.0;
+    let markers = event_markers(s, &sc);
+
+    let axis_y = lanes_bottom + 6.0;
+    Some(Chart {
+        width: WIDTH,
+        height: axis_y + 22.0,
+        x0: X0,
+        x1: X1,
+        lanes_top: LANES_TOP - 4.0,
+        lanes_bottom,
+        axis_y,
+        lanes,
+        writes,
+        ticks: ticks(span),
+        markers,
+        gaps,
+        start: fmt::clock(t0),
+        span: fmt::secs(span),
+    })
+}
+
+/// One lane per node, in inventory order and then any other node that was observed, and
+/// the height below the last one.
+fn node_lanes(
+    s: &ScenarioResult,
+    node_order: &[String],
+    t1: DateTime<Utc>,
+    sc: &Scale,
+) -> (Vec<Lane>, f64) {
     let mut by_node: BTreeMap<&str, Vec<&Observation>> = BTreeMap::new();
     for o in &s.observations {
         by_node.entry(o.node.as_str()).or_default().push(o);
@@ -182,8 +219,8 @@ pub(crate) fn chart(s: &ScenarioResult, node_order: &[String]) -> Option<Chart> 
             .copied()
             .filter(|o| o.source == ObservationSource::Rest)
             .collect();
-        let segments = rest_segments(&rest, t1, &sc, node);
-        let sql = sql_segments(&obs, t1, &sc, node);
+        let segments = rest_segments(&rest, t1, sc, node);
+        let sql = sql_segments(&obs, t1, sc, node);
         lanes.push(Lane {
             node: node.to_owned(),
             y,
@@ -197,61 +234,66 @@ pub(crate) fn chart(s: &ScenarioResult, node_order: &[String]) -> Option<Chart> 
         });
         y += LANE_STEP;
     }
+    (lanes, y)
+}
 
-    let mut gaps = Vec::new();
-    let writes = s.workload.as_ref().map(|w| {
-        let mut segments: Vec<Segment> = w
-            .servers
-            .iter()
-            .map(|sv| {
-                segment(
-                    &sc,
-                    sv.first,
-                    sv.last,
-                    "w-ok",
-                    format!("{} · TL {}", sv.server, sv.timeline),
-                    format!(
-                        "writes acknowledged by {} on timeline {}: {} rows, {} → {}",
-                        sv.server,
-                        sv.timeline,
-                        sv.rows,
-                        fmt::clock(sv.first),
-                        fmt::clock(sv.last)
-                    ),
-                )
-            })
-            .collect();
-        if let Some((a, b)) = w.max_gap {
-            let secs = w.max_gap_seconds.unwrap_or_else(|| fmt::between(a, b));
-            let label = format!("no writes {}", fmt::secs(secs));
-            let title = format!(
-                "longest gap between acknowledged writes: {} ({} → {})",
-                fmt::secs(secs),
-                fmt::clock(a),
-                fmt::clock(b)
-            );
-            segments.push(segment(&sc, a, b, "w-gap", label.clone(), title.clone()));
-            let x = sc.x(a);
-            let w = (sc.x(b) - x).max(2.0);
-            gaps.push(Band {
-                x,
-                w,
-                label_x: x + w / 2.0,
-                label,
-                title,
-            });
-        }
-        let lane = WritesLane {
-            y,
-            h: WRITES_H,
-            label_y: y + WRITES_H / 2.0 + 4.0,
-            segments,
-        };
-        y += WRITES_H + 12.0;
-        lane
-    });
-    let lanes_bottom = y - 8.0;
+/// The lane of acknowledged writes (one segment per server and timeline, one for the
+/// longest gap) at height `y`, and the gap's band across every lane.
+fn writes_lane(w: &WorkloadResult, sc: &Scale, y: f64) -> (WritesLane, Option<Band>) {
+    let mut gap = None;
+    let mut segments: Vec<Segment> = w
+        .servers
+        .iter()
+        .map(|sv| {
+            segment(
+                sc,
+                sv.first,
+                sv.last,
+                "w-ok",
+                format!("{} · TL {}", sv.server, sv.timeline),
+                format!(
+                    "writes acknowledged by {} on timeline {}: {} rows, {} → {}",
+                    sv.server,
+                    sv.timeline,
+                    sv.rows,
+                    fmt::clock(sv.first),
+                    fmt::clock(sv.last)
+                ),
+            )
+        })
+        .collect();
+    if let Some((a, b)) = w.max_gap {
+        let secs = w.max_gap_seconds.unwrap_or_else(|| fmt::between(a, b));
+        let label = format!("no writes {}", fmt::secs(secs));
+        let title = format!(
+            "longest gap between acknowledged writes: {} ({} → {})",
+            fmt::secs(secs),
+            fmt::clock(a),
+            fmt::clock(b)
+        );
+        segments.push(segment(sc, a, b, "w-gap", label.clone(), title.clone()));
+        let x = sc.x(a);
+        let w = (sc.x(b) - x).max(2.0);
+        gap = Some(Band {
+            x,
+            w,
+            label_x: x + w / 2.0,
+            label,
+            title,
+        });
+    }
+    let lane = WritesLane {
+        y,
+        h: WRITES_H,
+        label_y: y + WRITES_H / 2.0 + 4.0,
+        segments,
+    };
+    (lane, gap)
+}
 
+/// The numbered event markers (steps excepted), in two rows so that close events do not
+/// hide each other.
+fn event_markers(s: &ScenarioResult, sc: &Scale) -> Vec<Marker> {
     let mut markers = Vec::new();
     let mut last_x = [f64::NEG_INFINITY; 2];
     let mut events: Vec<_> = s
@@ -280,6 +322,9 @@ pub(crate) fn chart(s: &ScenarioResult, node_order: &[String]) -> Option<Chart> 
             EventKind::NewLeader => ("m-leader", "new leader"),
             EventKind::Recovered => ("m-recovered", "recovered"),
             EventKind::Step => ("m-step", "step"),
+            EventKind::Reset => ("m-fault", "cluster reset"),
+            EventKind::WatchdogReset => ("m-fault", "watchdog reset"),
+            EventKind::DeadmanFired => ("m-undo", "switch fired"),
         };
         markers.push(Marker {
             n: i + 1,
@@ -293,24 +338,7 @@ pub(crate) fn chart(s: &ScenarioResult, node_order: &[String]) -> Option<Chart> 
             description: e.description.clone(),
         });
     }
-
-    let axis_y = lanes_bottom + 6.0;
-    Some(Chart {
-        width: WIDTH,
-        height: axis_y + 22.0,
-        x0: X0,
-        x1: X1,
-        lanes_top: LANES_TOP - 4.0,
-        lanes_bottom,
-        axis_y,
-        lanes,
-        writes,
-        ticks: ticks(span),
-        markers,
-        gaps,
-        start: fmt::clock(t0),
-        span: fmt::secs(span),
-    })
+    markers
 }
 
 fn segment(

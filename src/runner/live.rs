@@ -6,15 +6,18 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::judge::{Finding, Findings};
 use super::{Engine, event, metrics_from, split_brain_check, state_changes, state_of};
-use crate::check::{self, Context, Eval, LeaderTracker, RecordedResponse, World};
-use crate::inventory::{Role, render};
+use crate::check::{self, LeaderTracker, RecordedResponse, World};
+use crate::inventory::Role;
 use crate::plan::{self, Bindings};
 use crate::results::{
     CheckResult, ClusterState, CommandRecord, Event, EventKind, ScenarioResult, Snapshots,
-    StepOutcome, StepRecord, Verdict, WorkloadResult,
+    StepOutcome, StepRecord, WorkloadResult,
 };
+use crate::scenario::condition::Context;
 use crate::scenario::{Condition, LoadedScenario, Scenario};
+use crate::text::tail;
 use crate::workload;
 
 /// How a fault is undone.
@@ -25,17 +28,34 @@ pub(crate) enum UndoAction {
     RestoreConfig {
         /// Patch restoring the previous values.
         patch: serde_json::Value,
+        /// The node and the command recorded for cleanup before the change, and where.
+        record: Option<(String, String, std::path::PathBuf)>,
+        /// The switch armed on the node the change went to (its undo restores the
+        /// configuration with patronictl, there).
+        node_side: Option<crate::fault::Undo>,
     },
 }
 
 /// A fault still in place.
 pub(crate) struct PendingUndo {
     pub(crate) fault_id: Option<String>,
+    /// What the fault was, in words (named when its undo fails).
+    pub(crate) fault: String,
+    /// Nodes whose inject has an unknown outcome: their switch stays armed after the undo.
+    pub(crate) keep_switch: std::collections::BTreeSet<String>,
     pub(crate) action: UndoAction,
 }
 
+/// An undo that still failed on a node after its retries: the run stops (exit 3).
+pub(crate) struct UndoFailure {
+    /// What the fault was.
+    pub(crate) fault: String,
+    /// Where and why.
+    pub(crate) failure: crate::fault::undo::NodeFailure,
+}
+
 /// One scenario in progress.
-pub struct Live<'e> {
+pub(crate) struct Live<'e> {
     pub(crate) engine: &'e Engine,
     pub(crate) scenario: &'e Scenario,
     pub(crate) loaded: &'e LoadedScenario,
@@ -43,16 +63,19 @@ pub struct Live<'e> {
     pub(crate) tracker: LeaderTracker,
     next_sample: usize,
     first_sample: usize,
+    /// Keeps this scenario's samples in the timeline until the result is assembled.
+    _window: crate::observe::TimelinePin,
     pub(crate) bindings: Bindings,
     pub(crate) responses: BTreeMap<String, RecordedResponse>,
     pub(crate) leader_at_start: Option<String>,
     pub(crate) timeline_at_start: Option<u64>,
     pub(crate) undo_stack: Vec<PendingUndo>,
+    pub(crate) undo_failures: Vec<UndoFailure>,
     pub(crate) steps: Vec<StepRecord>,
     pub(crate) checks: Vec<CheckResult>,
     pub(crate) events: Vec<Event>,
-    pub(crate) verdict: Verdict,
-    pub(crate) reason: Option<String>,
+    /// What the stages found; the verdict is computed from it when the result is assembled.
+    pub(crate) findings: Findings,
     pub(crate) first_fault_at: Option<DateTime<Utc>>,
     recovered_at: Option<DateTime<Utc>>,
     before: ClusterState,
@@ -63,11 +86,16 @@ pub struct Live<'e> {
     workload_error: Option<String>,
     /// When the scenario started (monotonic).
     pub(crate) started: Instant,
+    /// Alternative outcomes taken (`expect ... or:`), by name.
+    pub(crate) alternatives_taken: Vec<String>,
+    /// The alternative outcome that ended the scenario early, if any.
+    pub(crate) ended_by: Option<String>,
 }
 
 impl<'e> Live<'e> {
     pub(crate) fn new(engine: &'e Engine, loaded: &'e LoadedScenario) -> Self {
-        let first = engine.timeline.len();
+        let window = engine.timeline.pin();
+        let first = window.start();
         Self {
             engine,
             scenario: &loaded.scenario,
@@ -76,16 +104,17 @@ impl<'e> Live<'e> {
             tracker: LeaderTracker::new(None),
             next_sample: first,
             first_sample: first,
+            _window: window,
             bindings: Bindings::new(),
             responses: BTreeMap::new(),
             leader_at_start: None,
             timeline_at_start: None,
             undo_stack: Vec::new(),
+            undo_failures: Vec::new(),
             steps: Vec::new(),
             checks: Vec::new(),
             events: Vec::new(),
-            verdict: Verdict::Passed,
-            reason: None,
+            findings: Findings::default(),
             first_fault_at: None,
             recovered_at: None,
             before: ClusterState::default(),
@@ -95,6 +124,8 @@ impl<'e> Live<'e> {
             workload_result: None,
             workload_error: None,
             started: Instant::now(),
+            alternatives_taken: Vec::new(),
+            ended_by: None,
         }
     }
 
@@ -139,7 +170,6 @@ impl<'e> Live<'e> {
     pub(crate) fn context(&self) -> Context<'_> {
         Context {
             bindings: &self.bindings,
-            leader_at_start: self.leader_at_start.as_deref(),
             timeline_at_start: self.timeline_at_start,
             leader_changes: self.tracker.changes(),
             responses: &self.responses,
@@ -183,7 +213,14 @@ impl<'e> Live<'e> {
             if ok {
                 return Ok(());
             }
-            last = if self.world.any_view() { why } else { last };
+            last = if self.world.any_view() {
+                why
+            } else if self.world.nodes().next().is_some() {
+                // Samples came in, but no REST API answered: say so, not "no observation".
+                "no Patroni REST API answers".into()
+            } else {
+                last
+            };
             if started.elapsed() >= within {
                 return Err(last);
             }
@@ -216,11 +253,12 @@ impl<'e> Live<'e> {
         nodes
     }
 
-    /// Binds targets from the current member list, and records the starting state.
-    pub(crate) fn bind(&mut self) -> Result<(), plan::BindError> {
+    /// Binds targets from the current member list (and the etcd leader, for scenarios
+    /// that target it), and records the starting state.
+    pub(crate) fn bind(&mut self, etcd_leader: Option<&str>) -> Result<(), plan::BindError> {
         self.fold();
-        let members = self.world.members().map(<[_]>::to_vec).unwrap_or_default();
-        self.bindings = plan::bind(self.scenario, &self.engine.inventory, &members)?;
+        let members = self.world.members_as_reported();
+        self.bindings = plan::bind(self.scenario, &self.engine.inventory, &members, etcd_leader)?;
         self.leader_at_start = self.world.leader();
         self.timeline_at_start = self.world.leader_timeline();
         self.tracker = LeaderTracker::new(self.leader_at_start.clone());
@@ -249,13 +287,25 @@ impl<'e> Live<'e> {
             self.steps.push(StepRecord {
                 index: i,
                 kind: step.kind().into(),
-                description: super::steps::describe(step),
+                description: step.describe(),
                 started_at: now,
                 finished_at: now,
                 outcome: StepOutcome::Skipped,
                 commands: vec![],
                 detail: Some("not run: an earlier step did not succeed".into()),
             });
+        }
+    }
+
+    /// Records the steps from `from` as not run because an alternative outcome that ends
+    /// the scenario was taken (they follow the documented path).
+    pub(crate) fn skip_for_alternative(&mut self, from: usize, name: &str) {
+        let first = self.steps.len();
+        self.skip_from(from);
+        for r in &mut self.steps[first..] {
+            r.detail = Some(format!(
+                "not run: the alternative outcome \"{name}\" was taken and ends the scenario"
+            ));
         }
     }
 
@@ -271,10 +321,6 @@ impl<'e> Live<'e> {
     }
 
     /// Evaluates state conditions now (probes are handled by the caller).
-    pub(crate) fn evaluate(&self, c: &Condition) -> Option<Eval> {
-        check::evaluate(c, &self.world, &self.context())
-    }
-
     pub(crate) async fn start_workload(&mut self) {
         let Some(spec) = &self.scenario.workload else {
             return;
@@ -316,7 +362,10 @@ impl<'e> Live<'e> {
         )
         .await
         {
-            Ok(w) => self.workload = Some(w),
+            Ok(w) => {
+                self.engine.status.writes(w.progress_handle());
+                self.workload = Some(w);
+            }
             Err(e) => self.workload_error = Some(format!("failed to start the workload: {e}")),
         }
     }
@@ -328,11 +377,19 @@ impl<'e> Live<'e> {
             password: self.engine.creds.password.clone(),
             connect_timeout: self.engine.creds.timeout,
             statement_timeout: self.engine.creds.timeout,
+            tls: self.engine.creds.tls.clone(),
         }
     }
 
+    /// Stops the workload, verifies its ledger against every member and checks the data
+    /// verdicts the scenario asks for.
     pub(crate) async fn finish_workload(&mut self) {
-        let v = self.scenario.verdicts.clone();
+        self.verify_workload().await;
+        self.check_data();
+    }
+
+    /// Stops the workload and reads back what it wrote, from the leader first.
+    async fn verify_workload(&mut self) {
         if let Some(w) = self.workload.take() {
             let ledger = w.stop().await;
             let inv = &self.engine.inventory;
@@ -365,6 +422,12 @@ impl<'e> Live<'e> {
                 Err(e) => self.workload_error = Some(format!("failed to verify the workload: {e}")),
             }
         }
+    }
+
+    /// The data verdicts (lost writes, write unavailability, split brain in the data,
+    /// failed writes present) from the workload's result.
+    fn check_data(&mut self) {
+        let v = self.scenario.verdicts.clone();
         let wr = self.workload_result.clone();
         let no_data = |what: &str, err: &Option<String>| {
             format!(
@@ -462,9 +525,10 @@ impl<'e> Live<'e> {
     }
 
     fn push_data_check(&mut self, name: &str, expected: String, passed: bool, observed: String) {
-        if !passed && self.verdict == Verdict::Passed {
-            self.verdict = Verdict::Failed;
-            self.reason = Some(format!("{name}: expected {expected}, observed {observed}"));
+        if !passed {
+            self.findings.push(Finding::Check(format!(
+                "{name}: expected {expected}, observed {observed}"
+            )));
         }
         self.checks.push(CheckResult {
             name: name.into(),
@@ -483,18 +547,36 @@ impl<'e> Live<'e> {
         attempt: u32,
     ) -> ScenarioResult {
         self.fold();
+        self.watchdog_resets(started_at).await;
         let samples = self.engine.timeline.since(self.first_sample);
         let samples = &samples[..self
             .next_sample
             .saturating_sub(self.first_sample)
             .min(samples.len())];
-        let sb = split_brain_check(samples, self.scenario.expected_split_brain.as_ref());
-        if !sb.passed && self.verdict == Verdict::Passed && self.leader_at_start.is_some() {
-            self.verdict = Verdict::Failed;
-            self.reason = Some(format!("{}: {}", sb.name, sb.observed));
+        let (sb, accepted) = split_brain_check(
+            samples,
+            self.engine
+                .inventory
+                .cluster
+                .accepted_risks
+                .split_brain
+                .as_ref(),
+        );
+        if !sb.passed && self.leader_at_start.is_some() {
+            self.findings
+                .push(Finding::Check(format!("{}: {}", sb.name, sb.observed)));
         }
+        let mut accepted_risks = Vec::new();
         if self.leader_at_start.is_some() {
             self.checks.push(sb);
+            accepted_risks.extend(accepted);
+            for c in self.invariants(samples).await {
+                if !c.passed {
+                    self.findings
+                        .push(Finding::Check(format!("{}: {}", c.name, c.observed)));
+                }
+                self.checks.push(c);
+            }
         }
         let mut metrics = metrics_from(
             self.tracker.changes(),
@@ -506,6 +588,7 @@ impl<'e> Live<'e> {
         if let Some(w) = &self.workload_result {
             metrics.write_unavailable_seconds = w.max_gap_seconds;
         }
+        let (verdict, reason) = self.findings.verdict();
         let finished_at = Utc::now();
         let logs = self.collect_logs(started_at, finished_at).await;
         let after = state_of(&self.world);
@@ -524,8 +607,8 @@ impl<'e> Live<'e> {
             documented: sc.documented.clone(),
             observed,
             attempt,
-            verdict: self.verdict,
-            reason: self.reason.clone(),
+            verdict,
+            reason,
             started_at,
             finished_at,
             targets: self.bindings.clone(),
@@ -543,11 +626,41 @@ impl<'e> Live<'e> {
             metrics,
             workload: self.workload_result.take(),
             logs,
+            accepted_risks,
         }
+    }
+
+    /// The timeline and divergence invariants over the scenario's samples; the leader's
+    /// history is asked of the leader at the end.
+    async fn invariants(
+        &self,
+        samples: &[crate::observe::Sample],
+    ) -> Vec<crate::results::CheckResult> {
+        let end = state_of(&self.world);
+        let history = match (end.leader, end.timeline) {
+            (Some(leader), Some(tl)) => match self.engine.inventory.node(&leader) {
+                Some(node) => self
+                    .engine
+                    .client
+                    .history(node)
+                    .await
+                    .map(|h| (leader.clone(), tl, h))
+                    .map_err(|e| format!("GET /history on {leader}: {}", e.short())),
+                None => Err(format!("the leader {leader} is not in the inventory")),
+            },
+            _ => Err("no leader at the end of the scenario".to_owned()),
+        };
+        vec![
+            super::invariants::timeline_check(samples),
+            super::invariants::divergence_check(samples, history),
+        ]
     }
 
     fn observed_summary(&self, after: &ClusterState, m: &crate::results::Metrics) -> String {
         let mut parts = Vec::new();
+        for a in &self.alternatives_taken {
+            parts.push(format!("ALTERNATIVE OUTCOME taken: {a}"));
+        }
         match (&self.before.leader, &after.leader) {
             (Some(a), Some(b)) if a == b => parts.push(format!("{a} stayed leader")),
             (Some(a), Some(b)) => parts.push(format!(
@@ -616,14 +729,7 @@ impl<'e> Live<'e> {
             })
             .map(|n| {
                 let ops = inv.ops_for(n);
-                let cmd = render(
-                    &ops.patroni_log,
-                    &[
-                        ("service", &ops.patroni_service),
-                        ("since", &since),
-                        ("until", &until),
-                    ],
-                );
+                let cmd = ops.patroni_log_command(&since, &until);
                 let name = n.name.clone();
                 async move {
                     let out = self
@@ -676,21 +782,6 @@ impl<'e> Live<'e> {
             error: error.map(|e| self.engine.redact(&e)),
         }
     }
-}
-
-/// The last `lines` lines and at most `bytes` bytes of `s`.
-pub(crate) fn tail(s: &str, lines: usize, bytes: usize) -> String {
-    let v: Vec<&str> = s.lines().collect();
-    let start = v.len().saturating_sub(lines);
-    let mut out = v[start..].join("\n");
-    if out.len() > bytes {
-        let mut cut = out.len() - bytes;
-        while !out.is_char_boundary(cut) {
-            cut += 1;
-        }
-        out = format!("[…]{}", &out[cut..]);
-    }
-    out
 }
 
 /// The group of a scenario file: its directory's name.

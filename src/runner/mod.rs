@@ -4,11 +4,20 @@
 //! awaited, and a [`ScenarioResult`] assembled from what was observed.
 
 mod cancel;
+mod diagnose;
+mod guard;
+mod invariants;
+mod judge;
 mod live;
 mod preflight;
 mod probe;
 mod progress;
+mod reason;
+mod reset;
+mod status_line;
 mod steps;
+mod undo_exec;
+mod watchdog;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,15 +40,15 @@ use crate::scenario::LoadedScenario;
 use crate::secret::Secret;
 use crate::transport::Transport;
 
-pub use cancel::{Cancel, Level, Trigger, pair as cancel_pair};
-pub use live::Live;
-pub use preflight::PreflightError;
-pub use progress::Progress;
-pub use steps::{describe as describe_step, endpoint_word};
+pub(crate) use cancel::{Cancel, Level, pair as cancel_pair};
+use judge::Finding;
+pub(crate) use live::Live;
+
+pub(crate) use progress::Progress;
 
 /// Settings of one run.
 #[derive(Clone, Debug)]
-pub struct RunConfig {
+pub(crate) struct RunConfig {
     /// Unique id of the run (tags iptables rules and dead man's switches).
     pub run_id: String,
     /// Run each scenario this many times.
@@ -57,7 +66,7 @@ pub struct RunConfig {
 }
 
 /// Everything a run shares between scenarios.
-pub struct Engine {
+pub(crate) struct Engine {
     pub(crate) inventory: Arc<Inventory>,
     pub(crate) transport: Arc<Transport>,
     pub(crate) client: Arc<PatroniClient>,
@@ -67,17 +76,20 @@ pub struct Engine {
     pub(crate) config: RunConfig,
     pub(crate) cancel: Cancel,
     pub(crate) progress: Progress,
+    pub(crate) status: Arc<status_line::StatusLine>,
     fault_seq: AtomicU32,
     pub(crate) patroni_nodes: Vec<String>,
 }
 
 /// Whether the run may go on after a scenario.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Continuation {
+pub(crate) enum Continuation {
     /// Next scenario.
     Continue,
     /// Stop the run: the cluster is not in a state to take more faults.
     Abort(String),
+    /// The cluster is not in steady state: reset it if the inventory says how, else stop.
+    NotSteady(String),
     /// Stop the run: interrupted.
     Interrupted,
 }
@@ -85,7 +97,7 @@ pub enum Continuation {
 impl Engine {
     /// Prepares a run. Nothing is contacted yet.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         inventory: Arc<Inventory>,
         transport: Arc<Transport>,
         client: Arc<PatroniClient>,
@@ -99,6 +111,7 @@ impl Engine {
             .nodes_with(Role::Patroni)
             .map(|n| n.name.clone())
             .collect();
+        let status = Arc::new(status_line::StatusLine::new());
         Self {
             inventory,
             transport,
@@ -108,7 +121,8 @@ impl Engine {
             timeline,
             config,
             cancel,
-            progress: Progress::new(),
+            progress: Progress::with_status(status.clone()),
+            status,
             fault_seq: AtomicU32::new(0),
             patroni_nodes,
         }
@@ -123,7 +137,7 @@ impl Engine {
     }
 
     /// An empty results document for this run, filled in as scenarios complete.
-    pub fn new_results(&self, versions: Versions) -> RunResults {
+    pub(crate) fn new_results(&self, versions: Versions) -> RunResults {
         let now = Utc::now();
         RunResults {
             schema_version: SCHEMA_VERSION,
@@ -155,12 +169,14 @@ impl Engine {
             },
             outcome: RunOutcome::Running,
             scenarios: Vec::new(),
+            provenance: Default::default(),
+            resets: Vec::new(),
         }
     }
 
     /// Runs every scenario (with repeats and retries), calling `after_each` with the
     /// results so far (to write reports incrementally), and returns the final results.
-    pub async fn run_all(
+    pub(crate) async fn run_all(
         &self,
         scenarios: &[LoadedScenario],
         mut results: RunResults,
@@ -169,6 +185,14 @@ impl Engine {
         let total = scenarios.len() * self.config.repeat.max(1) as usize;
         let mut n = 0;
         let mut ran = 0;
+        // A reset that did not bring steady state back is not tried again right away.
+        let mut just_reset = false;
+        let (stop_status, stopped) = tokio::sync::watch::channel(false);
+        let drawer = tokio::spawn(
+            self.status
+                .clone()
+                .keep_drawing(self.timeline.clone(), stopped),
+        );
         'outer: for (index, ls) in scenarios.iter().enumerate() {
             ran = index + 1;
             for _rep in 0..self.config.repeat.max(1) {
@@ -185,7 +209,11 @@ impl Engine {
                             String::new()
                         }
                     ));
-                    let (res, cont) = self.run_scenario(ls, attempt).await;
+                    self.status
+                        .scenario(n, total, &ls.scenario.id, ls.scenario.max_duration.get());
+                    let (mut res, cont) = self.run_scenario(ls, attempt).await;
+                    self.status.idle();
+                    res.reason = res.reason.as_deref().map(reason::one_line);
                     let verdict = res.verdict;
                     self.progress.line(&format!(
                         "    => {}{}",
@@ -198,8 +226,18 @@ impl Engine {
                     results.scenarios.push(res);
                     results.finished_at = Utc::now();
                     after_each(&results);
+                    let cont = self
+                        .settle(
+                            cont,
+                            ls,
+                            attempt,
+                            &mut just_reset,
+                            &mut results,
+                            &mut after_each,
+                        )
+                        .await;
                     match cont {
-                        Continuation::Continue => {}
+                        Continuation::Continue | Continuation::NotSteady(_) => {}
                         Continuation::Abort(reason) => {
                             results.outcome = RunOutcome::Aborted { reason };
                             break 'outer;
@@ -218,39 +256,114 @@ impl Engine {
                 }
             }
         }
-        // Scenarios that never ran are listed as skipped: a report must not hide them.
-        if results.outcome != RunOutcome::Running {
-            for ls in &scenarios[ran.min(scenarios.len())..] {
-                results.scenarios.push(skipped(ls));
-            }
-        }
-        if results.outcome == RunOutcome::Running {
-            results.outcome = if results
-                .scenarios
-                .iter()
-                .all(|s| scenario_passed_finally(&results, s))
-            {
-                RunOutcome::Passed
-            } else {
-                RunOutcome::Failed
-            };
-        }
+        let _ = stop_status.send(true);
+        let _ = drawer.await;
+        finish_outcome(&mut results, scenarios, ran);
         results.finished_at = Utc::now();
         results
     }
 
-    /// Runs one scenario attempt and says whether the run may continue.
-    pub async fn run_scenario(
+    /// What follows a scenario: one that left the cluster out of steady state is followed
+    /// by a cluster reset (recorded in the results and on the scenario), unless the
+    /// cluster was reset just before; the run stops when the reset does not help.
+    async fn settle(
+        &self,
+        cont: Continuation,
+        ls: &LoadedScenario,
+        attempt: u32,
+        just_reset: &mut bool,
+        results: &mut RunResults,
+        after_each: &mut impl FnMut(&RunResults),
+    ) -> Continuation {
+        match cont {
+            Continuation::NotSteady(reason) if !*just_reset => {
+                match self.reset_cluster(ls, attempt, &reason).await {
+                    Some(reset) => {
+                        let ok = reset.succeeded;
+                        if let Some(last) = results.scenarios.last_mut() {
+                            last.events.push(Event {
+                                at: reset.at,
+                                kind: EventKind::Reset,
+                                node: None,
+                                description: format!(
+                                    "cluster reset ({}): {}",
+                                    if ok { "steady state again" } else { "failed" },
+                                    reset.command.command
+                                ),
+                            });
+                        }
+                        let why = reset.reason.clone();
+                        results.resets.push(reset);
+                        results.finished_at = Utc::now();
+                        after_each(results);
+                        *just_reset = true;
+                        if ok {
+                            Continuation::Continue
+                        } else {
+                            Continuation::Abort(format!(
+                                "the cluster reset did not bring back steady state: {why}"
+                            ))
+                        }
+                    }
+                    None => Continuation::Abort(reason),
+                }
+            }
+            Continuation::NotSteady(reason) => Continuation::Abort(format!(
+                "{reason} (the cluster was reset just before and is still not in steady state)"
+            )),
+            Continuation::Continue => {
+                *just_reset = false;
+                Continuation::Continue
+            }
+            other => other,
+        }
+    }
+
+    /// Runs one scenario attempt and says whether the run may continue. The stages, in
+    /// order: steady state and target binding, workload, steps, undo, recovery, data
+    /// checks, then the verdict is judged from what they found and the result recorded.
+    pub(crate) async fn run_scenario(
         &self,
         ls: &LoadedScenario,
         attempt: u32,
     ) -> (ScenarioResult, Continuation) {
-        let sc = &ls.scenario;
         let started_at = Utc::now();
         let mut live = Live::new(self, ls);
-        let mut cont = Continuation::Continue;
+        if let Err(cont) = self.start(&mut live).await {
+            return (live.finish(started_at, attempt).await, cont);
+        }
+        live.start_workload().await;
+        self.run_steps(&mut live).await;
+        self.status.phase("undo");
+        live.undo_all().await;
+        // An undo that still failed stops the run (exit 3), interrupted or not: the
+        // cluster is not in a state to take more faults, and someone must heal it.
+        let undo_failed = undo_exec::settle(self, &live.undo_failures);
+        if let Some(why) = &undo_failed {
+            self.progress.line(&format!("  {why}"));
+        }
+        self.status.phase("recovery");
+        // Recovery is pointless while a fault is known to be still in place.
+        let mut cont = if undo_failed.is_none() {
+            self.recover(&mut live).await
+        } else {
+            Continuation::Continue
+        };
+        if self.cancel.is_cancelled() {
+            live.findings.push(Finding::Interrupted);
+            cont = Continuation::Interrupted;
+        }
+        if let Some(why) = undo_failed {
+            cont = Continuation::Abort(why);
+        }
+        live.finish_workload().await;
+        (live.finish(started_at, attempt).await, cont)
+    }
 
-        // 1. Steady state before anything is touched.
+    /// Stage 1: steady state before anything is touched, then targets, leader and
+    /// timeline at start. On failure, whether the run may go on.
+    async fn start(&self, live: &mut Live<'_>) -> Result<(), Continuation> {
+        let sc = live.scenario;
         let steady = live
             .wait_steady(
                 sc.requires.steady_within.get(),
@@ -258,98 +371,114 @@ impl Engine {
             )
             .await;
         if let Err(why) = steady {
-            live.reason = Some(format!(
-                "the cluster was not in steady state before the scenario: {why}"
-            ));
-            live.verdict = Verdict::Error;
-            let c = if self.cancel.is_cancelled() {
+            let reason = format!("the cluster was not in steady state before the scenario: {why}");
+            live.findings.push(Finding::NotStarted(reason.clone()));
+            return Err(if self.cancel.is_cancelled() {
                 Continuation::Interrupted
             } else {
-                Continuation::Abort(live.reason.clone().unwrap_or_default())
-            };
-            return (live.finish(started_at, attempt).await, c);
+                Continuation::NotSteady(reason)
+            });
         }
-
-        // 2. Targets, leader and timeline at start.
-        if let Err(e) = live.bind() {
-            live.reason = Some(e.to_string());
-            live.verdict = Verdict::Error;
-            return (live.finish(started_at, attempt).await, cont);
+        // etcd is asked who leads only by scenarios that target its leader.
+        let etcd_leader = if sc
+            .targets
+            .values()
+            .any(|t| t.select == crate::scenario::Selector::EtcdLeader)
+        {
+            crate::etcd::status(&self.inventory, Duration::from_secs(2))
+                .await
+                .leader()
+                .map(str::to_owned)
+        } else {
+            None
+        };
+        if let Err(e) = live.bind(etcd_leader.as_deref()) {
+            live.findings.push(Finding::NotStarted(e.to_string()));
+            return Err(Continuation::Continue);
         }
+        Ok(())
+    }
 
-        // 3. Workload.
-        live.start_workload().await;
-
-        // 4. Steps.
-        let n = sc.steps.len();
+    /// Stage 3: the steps in order, until one does not succeed or the run is interrupted;
+    /// the rest are recorded as skipped.
+    async fn run_steps(&self, live: &mut Live<'_>) {
+        let sc = live.scenario;
         for (i, step) in sc.steps.iter().enumerate() {
             if self.cancel.is_cancelled() {
-                live.verdict = Verdict::Interrupted;
-                live.reason.get_or_insert_with(|| "interrupted".into());
+                live.findings.push(Finding::Interrupted);
                 live.skip_from(i);
                 break;
             }
-            let outcome = live.run_step(i, step).await;
+            let taken_before = live.alternatives_taken.len();
+            let outcome = match cancel::catch_panic(live.run_step(i, step)).await {
+                Ok(o) => o,
+                Err(msg) => {
+                    // Internal error: record it and go on to the undo and the reports.
+                    live.findings.push(Finding::Step {
+                        outcome: StepOutcome::Error,
+                        reason: format!(
+                            "internal error (pgchaos panicked) in step {}: {msg}",
+                            i + 1
+                        ),
+                        interrupted: false,
+                    });
+                    StepOutcome::Error
+                }
+            };
             if outcome != StepOutcome::Ok {
-                if self.cancel.is_cancelled() {
-                    live.verdict = Verdict::Interrupted;
-                } else if outcome == StepOutcome::Error {
-                    live.verdict = Verdict::Error;
-                } else {
-                    live.verdict = Verdict::Failed;
+                if !self.cancel.is_cancelled() && outcome != StepOutcome::Error {
+                    // Evidence of what happened instead, before anything is undone.
+                    live.diagnose(i).await;
                 }
                 live.skip_from(i + 1);
                 break;
             }
-            let _ = n;
-        }
-
-        // 5. Undo every fault still in place, in reverse order.
-        live.undo_all().await;
-
-        // 6. Recovery.
-        if self.cancel.level() < Level::Hurry {
-            let rec = live
-                .wait_steady(
-                    sc.recovery.within.get(),
-                    "recovery to steady state after undo",
-                )
-                .await;
-            match rec {
-                Ok(()) => live.recovered(),
-                Err(why) => {
-                    let msg = format!(
-                        "the cluster did not return to steady state within {}: {why}",
-                        sc.recovery.within
-                    );
-                    live.add_check(CheckResult {
-                        name: "recovery".into(),
-                        step: None,
-                        passed: false,
-                        expected: format!("steady state within {} after undo", sc.recovery.within),
-                        observed: why,
-                        at: Some(Utc::now()),
-                    });
-                    if live.verdict == Verdict::Passed {
-                        live.verdict = Verdict::Failed;
-                        live.reason = Some(msg.clone());
-                    }
-                    cont = Continuation::Abort(msg);
-                }
+            if live.alternatives_taken.len() > taken_before {
+                // Why the documented outcome did not happen, as evidence beside the
+                // alternative taken.
+                live.diagnose(i).await;
+            }
+            if let Some(name) = live.ended_by.clone() {
+                live.skip_for_alternative(i + 1, &name);
+                break;
             }
         }
-        if self.cancel.is_cancelled() {
-            if live.verdict == Verdict::Passed {
-                live.verdict = Verdict::Interrupted;
-                live.reason.get_or_insert_with(|| "interrupted".into());
-            }
-            cont = Continuation::Interrupted;
+    }
+
+    /// Stage 5: back to steady state after undo (unless the run is hurrying to stop).
+    async fn recover(&self, live: &mut Live<'_>) -> Continuation {
+        let sc = live.scenario;
+        if self.cancel.level() >= Level::Hurry {
+            return Continuation::Continue;
         }
-
-        // 7. Data verdicts.
-        live.finish_workload().await;
-
-        (live.finish(started_at, attempt).await, cont)
+        let rec = live
+            .wait_steady(
+                sc.recovery.within.get(),
+                "recovery to steady state after undo",
+            )
+            .await;
+        match rec {
+            Ok(()) => {
+                live.recovered();
+                Continuation::Continue
+            }
+            Err(why) => {
+                let msg = format!(
+                    "the cluster did not return to steady state within {}: {why}",
+                    sc.recovery.within
+                );
+                live.add_check(CheckResult {
+                    name: "recovery".into(),
+                    step: None,
+                    passed: false,
+                    expected: format!("steady state within {} after undo", sc.recovery.within),
+                    observed: why,
+                    at: Some(Utc::now()),
+                });
+                live.findings.push(Finding::Check(msg.clone()));
+                Continuation::NotSteady(msg)
+            }
+        }
     }
 }
 
@@ -382,6 +511,7 @@ fn skipped(ls: &LoadedScenario) -> ScenarioResult {
         metrics: Default::default(),
         workload: None,
         logs: Default::default(),
+        accepted_risks: Vec::new(),
     }
 }
 
@@ -432,7 +562,7 @@ fn invoked_by() -> String {
 
 /// Keeps a sample only when it differs from the previous one of the same node and source
 /// in something a reader of the report cares about (LSN and lag always move).
-pub fn state_changes(samples: &[Sample]) -> Vec<Observation> {
+pub(crate) fn state_changes(samples: &[Sample]) -> Vec<Observation> {
     let mut last: BTreeMap<(String, crate::results::ObservationSource), Observation> =
         BTreeMap::new();
     let mut out = Vec::new();
@@ -499,13 +629,15 @@ pub(crate) fn metrics_from(
     }
 }
 
-/// Split brain over a scenario's samples, as a check: forbidden, or bounded when the
-/// scenario documents it as expected for its failure mode. Either way it only passes when
-/// nodes were actually asked: no SQL answer at all means it could not be checked.
+/// Split brain over a scenario's samples, as a check: forbidden, unless the inventory
+/// accepts a bounded window for this cluster (`cluster.accepted_risks.split_brain`, e.g. a
+/// cluster without a watchdog). An accepted window passes the check but comes back as a
+/// finding, shown as accepted risk in every report. Either way it only passes when nodes
+/// were actually asked: no SQL answer at all means it could not be checked.
 pub(crate) fn split_brain_check(
     samples: &[Sample],
-    expected: Option<&crate::scenario::ExpectedSplitBrain>,
-) -> CheckResult {
+    accepted: Option<&crate::inventory::AcceptedRisk>,
+) -> (CheckResult, Option<crate::results::AcceptedRiskFinding>) {
     use crate::results::ObservationSource;
     let found = find_split_brain(samples);
     let answered = samples.iter().any(|s| {
@@ -527,36 +659,54 @@ pub(crate) fn split_brain_check(
         format!("SPLIT BRAIN observed: {windows}")
     };
     let at = found.first().map(|s| s.from);
-    match expected {
-        Some(x) => {
-            let longest = found
-                .iter()
-                .map(|s| (s.to - s.from).to_std().unwrap_or_default())
-                .max();
-            CheckResult {
-                name: "split brain within its expected bound".into(),
-                step: None,
-                passed: answered && longest.is_none_or(|l| l <= x.max.get()),
-                expected: format!(
-                    "two nodes accepting writes for at most {} (expected for this failure mode: {})",
-                    x.max,
-                    x.reason.trim()
-                ),
-                observed,
-                at,
-            }
-        }
-        None => CheckResult {
-            name: "no split brain".into(),
-            step: None,
-            passed: answered && found.is_empty(),
-            expected:
-                "never two nodes accepting writes at the same time (asked directly over SQL or SSH)"
-                    .into(),
-            observed,
-            at,
-        },
+    let longest = found
+        .iter()
+        .map(|s| (s.to - s.from).to_std().unwrap_or_default())
+        .max();
+    let mut check = CheckResult {
+        name: "no split brain".into(),
+        step: None,
+        passed: answered && found.is_empty(),
+        expected:
+            "never two nodes accepting writes at the same time (asked directly over SQL or SSH)"
+                .into(),
+        observed,
+        at,
+    };
+    let Some(risk) = accepted else {
+        return (check, None);
+    };
+    check.expected = format!(
+        "{}; the inventory accepts windows of at most {} ({})",
+        check.expected,
+        risk.max,
+        risk.reason.trim()
+    );
+    let within = longest.is_none_or(|l| l <= risk.max.get());
+    if !answered || found.is_empty() {
+        return (check, None);
     }
+    if !within {
+        check.observed = format!(
+            "{} — longer than the {} the inventory accepts",
+            check.observed, risk.max
+        );
+        return (check, None);
+    }
+    check.name = "split brain within the accepted risk".into();
+    check.passed = true;
+    check.observed = format!("ACCEPTED RISK: {}", check.observed);
+    let finding = crate::results::AcceptedRiskFinding {
+        risk: "split_brain".into(),
+        bound: risk.max.to_string(),
+        reason: risk.reason.trim().to_owned(),
+        observed: format!(
+            "{} window(s) where two nodes accepted writes, longest {:.1}s: {windows}",
+            found.len(),
+            longest.unwrap_or_default().as_secs_f64()
+        ),
+    };
+    (check, Some(finding))
 }
 
 pub(crate) fn state_of(w: &check::World) -> ClusterState {
@@ -575,14 +725,35 @@ pub(crate) fn event(kind: EventKind, node: Option<&str>, description: impl Into<
     }
 }
 
+/// Scenarios that never ran are listed as skipped (a report must not hide them), and a run
+/// that was neither aborted nor interrupted passed when every scenario finally passed.
+fn finish_outcome(results: &mut RunResults, scenarios: &[LoadedScenario], ran: usize) {
+    if results.outcome != RunOutcome::Running {
+        for ls in &scenarios[ran.min(scenarios.len())..] {
+            results.scenarios.push(skipped(ls));
+        }
+    }
+    if results.outcome == RunOutcome::Running {
+        results.outcome = if results
+            .scenarios
+            .iter()
+            .all(|s| scenario_passed_finally(results, s))
+        {
+            RunOutcome::Passed
+        } else {
+            RunOutcome::Failed
+        };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
 
     use super::*;
     use crate::duration::HumanDuration;
+    use crate::inventory::AcceptedRisk;
     use crate::results::ObservationSource;
-    use crate::scenario::ExpectedSplitBrain;
 
     fn sql(ms: i64, node: &str, in_recovery: Option<bool>) -> Sample {
         Sample {
@@ -609,32 +780,55 @@ mod tests {
         ]
     }
 
-    fn expected(max_ms: u64) -> ExpectedSplitBrain {
-        ExpectedSplitBrain {
+    fn expected(max_ms: u64) -> AcceptedRisk {
+        AcceptedRisk {
             reason: "no watchdog".into(),
             max: HumanDuration(std::time::Duration::from_millis(max_ms)),
         }
     }
 
     #[test]
-    fn a_split_brain_fails_unless_expected_and_within_its_bound() {
+    fn a_split_brain_fails_unless_accepted_and_within_its_bound() {
         let s = window_of(500);
-        let c = split_brain_check(&s, None);
+        let (c, finding) = split_brain_check(&s, None);
         assert!(!c.passed);
+        assert!(finding.is_none());
         assert!(
             c.observed.starts_with("SPLIT BRAIN observed: pg1 and pg2"),
             "{}",
             c.observed
         );
-        assert!(split_brain_check(&s, Some(&expected(1000))).passed);
-        assert!(!split_brain_check(&s, Some(&expected(100))).passed);
+        let (c, finding) = split_brain_check(&s, Some(&expected(1000)));
+        assert!(c.passed);
+        assert!(
+            c.observed.starts_with("ACCEPTED RISK: SPLIT BRAIN"),
+            "{}",
+            c.observed
+        );
+        let f = finding.expect("an accepted window is a finding");
+        assert_eq!(f.risk, "split_brain");
+        assert_eq!(f.reason, "no watchdog");
+        assert!(f.observed.starts_with("1 window(s)"), "{}", f.observed);
+        let (c, finding) = split_brain_check(&s, Some(&expected(100)));
+        assert!(!c.passed);
+        assert!(finding.is_none());
+        assert!(c.observed.contains("longer than the"), "{}", c.observed);
+    }
+
+    #[test]
+    fn an_accepted_risk_that_did_not_happen_is_no_finding() {
+        let s = vec![sql(0, "pg1", Some(false)), sql(0, "pg2", Some(true))];
+        let (c, finding) = split_brain_check(&s, Some(&expected(1000)));
+        assert!(c.passed);
+        assert_eq!(c.name, "no split brain");
+        assert!(finding.is_none());
     }
 
     #[test]
     fn nothing_asked_is_never_a_pass() {
         let s = vec![sql(0, "pg1", None), sql(10, "pg2", None)];
         for e in [None, Some(expected(1000))] {
-            let c = split_brain_check(&s, e.as_ref());
+            let (c, _) = split_brain_check(&s, e.as_ref());
             assert!(!c.passed);
             assert!(
                 c.observed.contains("could not be checked"),

@@ -3,14 +3,14 @@
 //! `validate --inventory` and by `run` before any node is touched.
 
 use super::load::diag_in;
-use super::{Condition, LoadedScenario, Selector, SqlEndpoint, Step, TargetSpec, WriteVia};
+use super::{LoadedScenario, Selector, SqlEndpoint, TargetSpec, WriteVia};
 use crate::diag::{Diagnostic, Located, YPath, closest, list};
 use crate::inventory::{Inventory, LoadedInventory, Node, Role};
 
 /// Checks that every scenario can run against `inv`: selectors can be satisfied, and the
 /// entry points and commands the steps use are configured. Returns every problem found,
 /// each located in the scenario file and naming the inventory file.
-pub fn check_against(
+pub(crate) fn check_against(
     scenarios: &[LoadedScenario],
     inv: &LoadedInventory,
 ) -> Result<(), Vec<Diagnostic>> {
@@ -21,7 +21,8 @@ pub fn check_against(
     if out.is_empty() { Ok(()) } else { Err(out) }
 }
 
-struct Ctx<'a> {
+/// What checks against the inventory see, and the diagnostics they report.
+pub(crate) struct Ctx<'a> {
     s: &'a LoadedScenario,
     tree: Located,
     inv: &'a Inventory,
@@ -30,6 +31,63 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Reports that `what` needs HAProxy (its read port when `read`) when the inventory
+    /// has none.
+    pub(crate) fn need_haproxy(&mut self, at: &YPath, what: &str, read: bool) {
+        let haproxy = self.inv.entrypoints.haproxy.as_ref();
+        let has_write = haproxy.is_some();
+        let has_read = haproxy.is_some_and(|h| h.read_port.is_some());
+        if read && !has_read {
+            let inv_path = self.inv_path.clone();
+            self.err(
+                at,
+                format!("{what} needs HAProxy's read port, but inventory {inv_path} has no `entrypoints.haproxy.read_port`"),
+                "set `entrypoints.haproxy: { host: ..., write_port: 5000, read_port: 5001 }` in the inventory".into(),
+            );
+        } else if !read && !has_write {
+            let inv_path = self.inv_path.clone();
+            self.err(
+                at,
+                format!(
+                    "{what} needs HAProxy, but inventory {inv_path} has no `entrypoints.haproxy`"
+                ),
+                "set `entrypoints.haproxy: { host: ..., write_port: 5000 }` in the inventory"
+                    .into(),
+            );
+        }
+    }
+
+    /// Reports that SQL `on:` HAProxy's ports needs them.
+    pub(crate) fn need_endpoint(&mut self, at: &YPath, on: &SqlEndpoint) {
+        match on {
+            SqlEndpoint::WritePort => self.need_haproxy(at, "`sql` on `write_port`", false),
+            SqlEndpoint::ReadPort => self.need_haproxy(at, "`sql` on `read_port`", true),
+            _ => {}
+        }
+    }
+
+    /// The inventory checked against.
+    pub(crate) fn inventory(&self) -> &Inventory {
+        self.inv
+    }
+
+    /// The inventory file's path, for messages.
+    pub(crate) fn inventory_path(&self) -> &str {
+        &self.inv_path
+    }
+
+    /// The nodes `target` could bind to (`None` for a target the scenario does not
+    /// declare: its own checks report that).
+    pub(crate) fn target_nodes(&self, target: &str) -> Option<Vec<&Node>> {
+        let spec = self.s.scenario.targets.get(target)?;
+        Some(candidates(spec, self.inv))
+    }
+
+    /// Reports an error at `at` in the scenario, with a help line.
+    pub(crate) fn error(&mut self, at: &YPath, message: String, help: String) {
+        self.err(at, message, help);
+    }
+
     fn err(&mut self, at: &YPath, message: String, help: String) {
         let d = diag_in(self.s, &self.tree, at, message).with_help(help);
         self.out.push(d);
@@ -45,17 +103,24 @@ impl Ctx<'_> {
 
     /// Nodes a target may be bound to.
     fn candidates(&self, spec: &TargetSpec) -> Vec<&Node> {
-        if let Some(n) = spec.node.as_deref().and_then(|n| self.inv.node(n)) {
-            return vec![n];
-        }
-        let role = match spec.select {
-            Selector::Spare => Role::Spare,
-            Selector::EtcdMember | Selector::AllEtcd => Role::Etcd,
-            Selector::Haproxy => Role::Haproxy,
-            _ => Role::Patroni,
-        };
-        self.inv.nodes_with(role).collect()
+        candidates(spec, self.inv)
     }
+}
+
+/// Every node `spec` could bind to, whatever the cluster's state at the scenario's start
+/// (for checks made before any scenario starts: `validate` against the inventory, and
+/// preflight's node probes).
+pub(crate) fn candidates<'a>(spec: &TargetSpec, inv: &'a Inventory) -> Vec<&'a Node> {
+    if let Some(n) = spec.node.as_deref().and_then(|n| inv.node(n)) {
+        return vec![n];
+    }
+    let role = match spec.select {
+        Selector::Spare => Role::Spare,
+        Selector::EtcdMember | Selector::EtcdLeader | Selector::AllEtcd => Role::Etcd,
+        Selector::Haproxy => Role::Haproxy,
+        _ => Role::Patroni,
+    };
+    inv.nodes_with(role).collect()
 }
 
 fn check_one(s: &LoadedScenario, inv: &LoadedInventory) -> Vec<Diagnostic> {
@@ -97,106 +162,32 @@ fn check_one(s: &LoadedScenario, inv: &LoadedInventory) -> Vec<Diagnostic> {
         check_target(&mut c, name, spec);
     }
 
-    let haproxy = inv.inventory.entrypoints.haproxy.as_ref();
-    let has_write = haproxy.is_some();
-    let has_read = haproxy.is_some_and(|h| h.read_port.is_some());
-    let need_haproxy = |c: &mut Ctx<'_>, at: &YPath, what: &str, read: bool| {
-        if read && !has_read {
-            let inv_path = c.inv_path.clone();
-            c.err(
-                at,
-                format!("{what} needs HAProxy's read port, but inventory {inv_path} has no `entrypoints.haproxy.read_port`"),
-                "set `entrypoints.haproxy: { host: ..., write_port: 5000, read_port: 5001 }` in the inventory".into(),
-            );
-        } else if !read && !has_write {
-            let inv_path = c.inv_path.clone();
-            c.err(
-                at,
-                format!(
-                    "{what} needs HAProxy, but inventory {inv_path} has no `entrypoints.haproxy`"
-                ),
-                "set `entrypoints.haproxy: { host: ..., write_port: 5000 }` in the inventory"
-                    .into(),
-            );
-        }
-    };
-
     if let Some(w) = &sc.workload {
         if let Some(wr) = &w.writer
             && wr.via == WriteVia::WritePort
         {
-            need_haproxy(
-                &mut c,
+            c.need_haproxy(
                 &root.key("workload").key("writer"),
                 "the writer (`via: write_port`, the default)",
                 false,
             );
         }
         if w.reader.is_some() {
-            need_haproxy(
-                &mut c,
-                &root.key("workload").key("reader"),
-                "the reader",
-                true,
-            );
+            c.need_haproxy(&root.key("workload").key("reader"), "the reader", true);
         }
     }
 
     for (i, step) in sc.steps.iter().enumerate() {
         let base = root.key("steps").idx(i).key(step.kind());
-        match step {
-            Step::Sql(q) => match q.on {
-                SqlEndpoint::WritePort => {
-                    need_haproxy(&mut c, &base.key("on"), "`sql` on `write_port`", false)
-                }
-                SqlEndpoint::ReadPort => {
-                    need_haproxy(&mut c, &base.key("on"), "`sql` on `read_port`", true)
-                }
-                _ => {}
-            },
-            Step::Pgbench(_) => need_haproxy(
-                &mut c,
-                &base,
-                "`pgbench` (it runs through the write port)",
-                false,
-            ),
-            Step::Poweroff(n) | Step::PowerOn(n) => {
-                check_power_on(&mut c, &base.key("target"), step.kind(), &n.target)
-            }
-            _ => {}
-        }
+        step.check_inventory(&mut c, &base);
         for (j, cond) in step.conditions().iter().enumerate() {
             let cbase = base.key("all").idx(j).key(cond.kind());
-            match cond {
-                Condition::Haproxy(h) => {
-                    if h.write_port_reaches.is_some() {
-                        need_haproxy(
-                            &mut c,
-                            &cbase.key("write_port_reaches"),
-                            "`haproxy.write_port_reaches`",
-                            false,
-                        );
-                    }
-                    for (f, set) in [
-                        ("read_port_round_robin", h.read_port_round_robin.is_some()),
-                        ("read_port_excludes", h.read_port_excludes.is_some()),
-                        ("read_port_includes", h.read_port_includes.is_some()),
-                    ] {
-                        if set {
-                            need_haproxy(&mut c, &cbase.key(f), &format!("`haproxy.{f}`"), true);
-                        }
-                    }
-                }
-                Condition::Sql(q) => match q.on {
-                    SqlEndpoint::WritePort => {
-                        need_haproxy(&mut c, &cbase.key("on"), "`sql` on `write_port`", false)
-                    }
-                    SqlEndpoint::ReadPort => {
-                        need_haproxy(&mut c, &cbase.key("on"), "`sql` on `read_port`", true)
-                    }
-                    _ => {}
-                },
-                _ => {}
+            cond.check_inventory(&mut c, &cbase);
+        }
+        for (k, a) in step.alternatives().iter().enumerate() {
+            for (j, cond) in a.all.iter().enumerate() {
+                let cbase = base.key("or").idx(k).key("all").idx(j).key(cond.kind());
+                cond.check_inventory(&mut c, &cbase);
             }
         }
     }
@@ -248,7 +239,7 @@ fn check_target(c: &mut Ctx<'_>, name: &str, spec: &TargetSpec) {
     }
     let (role, min) = match spec.select {
         Selector::Spare => (Role::Spare, 1),
-        Selector::EtcdMember | Selector::AllEtcd => (Role::Etcd, 1),
+        Selector::EtcdMember | Selector::EtcdLeader | Selector::AllEtcd => (Role::Etcd, 1),
         Selector::Haproxy => (Role::Haproxy, 1),
         Selector::Replica | Selector::SyncStandby | Selector::AllReplicas => (Role::Patroni, 2),
         Selector::Leader | Selector::AllMembers | Selector::Node => (Role::Patroni, 1),
@@ -282,25 +273,48 @@ fn check_target(c: &mut Ctx<'_>, name: &str, spec: &TargetSpec) {
     }
 }
 
-fn check_power_on(c: &mut Ctx<'_>, at: &YPath, kind: &str, target: &str) {
-    // An undeclared target is reported by the scenario's own checks.
-    let Some(spec) = c.s.scenario.targets.get(target) else {
-        return;
-    };
-    let missing: Vec<&str> = c
-        .candidates(spec)
-        .into_iter()
-        .filter(|n| c.inv.ops_for(n).power_on.is_none())
-        .map(|n| n.name.as_str())
-        .collect();
-    if !missing.is_empty() {
-        let inv_path = c.inv_path.clone();
-        let verb = if kind == "poweroff" {
-            "a node powered off must be powered on again"
-        } else {
-            "`power_on` runs it"
+impl Ctx<'_> {
+    /// Reports that `poweroff`/`power_on` on `target` needs `operations.power_on`.
+    /// Refuses a block of the SSH port of a node the target may be bound to (a port
+    /// other than 22, which the scenario check refuses on its own).
+    pub(crate) fn check_ssh_cutoff(&mut self, at: &YPath, b: &super::BlockStep) {
+        let Some(spec) = self.s.scenario.targets.get(&b.target) else {
+            return;
         };
-        c.err(
+        for n in self.candidates(spec) {
+            let port = n.ssh.options.port.or(self.inv.ssh.port).unwrap_or(22);
+            if port != 22 && super::cutoff::cuts_ssh(b, port) {
+                let msg = super::cutoff::message(port, &format!("{} in {}", n.name, self.inv_path));
+                self.err(
+                    at,
+                    msg,
+                    "block another port; `isolate` cuts a node off and keeps SSH".into(),
+                );
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn check_power_on(&mut self, at: &YPath, kind: &str, target: &str) {
+        let c = self;
+        // An undeclared target is reported by the scenario's own checks.
+        let Some(spec) = c.s.scenario.targets.get(target) else {
+            return;
+        };
+        let missing: Vec<&str> = c
+            .candidates(spec)
+            .into_iter()
+            .filter(|n| c.inv.ops_for(n).power_on.is_none())
+            .map(|n| n.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            let inv_path = c.inv_path.clone();
+            let verb = if kind == "poweroff" {
+                "a node powered off must be powered on again"
+            } else {
+                "`power_on` runs it"
+            };
+            c.err(
             at,
             format!(
                 "`{kind}` on target {target:?} needs `operations.power_on` ({verb}), but inventory {inv_path} has none for {}",
@@ -308,6 +322,7 @@ fn check_power_on(c: &mut Ctx<'_>, at: &YPath, kind: &str, target: &str) {
             ),
             "set `operations.power_on` in the inventory (for every node, or under the node), e.g. `ipmitool -H {host}-ipmi chassis power on`".into(),
         );
+        }
     }
 }
 
@@ -332,6 +347,26 @@ mod tests {
 
     fn inventory(text: &str) -> LoadedInventory {
         crate::inventory::parse(Path::new("inv.yml"), text).expect("valid inventory")
+    }
+
+    #[test]
+    fn candidates_are_every_node_a_target_could_bind_to() {
+        let s = scenario(
+            "id: t\ntitle: t\ntargets:\n  r: replica\n  l: leader\n  e: etcd_member\n  named: { select: node, node: pg3 }\nsteps: []\n",
+        );
+        let inv = inventory(
+            "cluster: {scope: s}\nnodes:\n  - {name: pg1, host: 10.0.0.1, roles: [patroni]}\n  - {name: pg2, host: 10.0.0.2, roles: [patroni]}\n  - {name: pg3, host: 10.0.0.3, roles: [patroni]}\n  - {name: e1, host: 10.0.0.4, roles: [etcd]}\n",
+        );
+        let names = |t: &str| -> Vec<String> {
+            candidates(&s.scenario.targets[t], &inv.inventory)
+                .iter()
+                .map(|n| n.name.clone())
+                .collect()
+        };
+        assert_eq!(names("r"), ["pg1", "pg2", "pg3"]);
+        assert_eq!(names("l"), ["pg1", "pg2", "pg3"]);
+        assert_eq!(names("e"), ["e1"]);
+        assert_eq!(names("named"), ["pg3"]);
     }
 
     const THREE: &str = "cluster: {scope: m}\nnodes:\n  - {name: a, host: h1, roles: [patroni, etcd]}\n  - {name: b, host: h2, roles: [patroni, etcd]}\n  - {name: c, host: h3, roles: [patroni, etcd]}\n";

@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use super::condition::CheckCx as CondCheck;
 use super::refs::TargetRef;
-use super::{Condition, Scenario, Selector, Step, seeds};
+use super::step::CheckCx as StepCheck;
+use super::{Scenario, Selector, seeds};
 use crate::diag::{Diagnostic, Located, Source, YPath, closest, list};
 
 /// Collects diagnostics for one file, each located by its YAML path.
@@ -16,7 +18,7 @@ pub(crate) struct Checker<'a> {
 
 impl Checker<'_> {
     /// Records a problem with the value at `path`.
-    pub fn err(&mut self, path: &YPath, message: String, help: Option<String>) {
+    pub(crate) fn err(&mut self, path: &YPath, message: String, help: Option<String>) {
         let mut d = self.src.diag(self.tree.find(path), message);
         d.help = help;
         self.diags.push(d);
@@ -66,6 +68,21 @@ pub(crate) fn check(src: &Source, tree: &Located, sc: &Scenario) -> Vec<Diagnost
             Some(format!("e.g. `{}`", suggest_id(&sc.id))),
         );
     }
+    if sc.expected_split_brain.is_some() {
+        c.err(
+            &root.key("expected_split_brain"),
+            "`expected_split_brain` is no longer accepted in a scenario: whether a cluster \
+             tolerates two writable nodes is a property of that cluster, not of the failure \
+             mode"
+                .into(),
+            Some(
+                "remove it here; if the cluster's owner accepts a bounded window (e.g. no \
+                 watchdog), declare it in the inventory: `cluster: {accepted_risks: \
+                 {split_brain: {max: 15s, reason: ...}}}`"
+                    .into(),
+            ),
+        );
+    }
     if sc.title.trim().is_empty() {
         c.err(
             &root.key("title"),
@@ -105,94 +122,60 @@ pub(crate) fn check(src: &Source, tree: &Located, sc: &Scenario) -> Vec<Diagnost
                 ids.insert(id, i);
             }
         }
-        match step {
-            Step::Undo(u) => {
-                let at = base.key("fault");
-                match ids.get(u.fault.as_str()) {
-                    Some(&j) if sc.steps[j].is_fault() => {
-                        if let Some(k) = undone.insert(&u.fault, i) {
-                            c.err(
-                                &at,
-                                format!("fault {:?} is already undone by steps[{k}]", u.fault),
-                                None,
-                            );
-                        }
-                    }
-                    Some(&j) => c.err(
-                        &at,
-                        format!(
-                            "`undo` refers to {:?}, but steps[{j}] ({}) is not a fault that can be undone",
-                            u.fault,
-                            sc.steps[j].kind()
-                        ),
-                        Some(fault_kinds_help()),
-                    ),
-                    None => {
-                        let earlier: Vec<&str> = sc.steps[..i]
-                            .iter()
-                            .filter(|s| s.is_fault())
-                            .filter_map(Step::step_id)
-                            .collect();
-                        c.err(
-                            &at,
-                            format!(
-                                "`undo` refers to fault {:?}, which no earlier step declares (fault ids declared before this step: {})",
-                                u.fault,
-                                list(earlier.iter().copied())
-                            ),
-                            Some(did_you_mean(&u.fault, &earlier).unwrap_or_else(fault_kinds_help)),
-                        );
-                    }
-                }
-            }
-            Step::Expect(e) => {
-                if e.within.get().is_zero() {
-                    c.err(
-                        &base.key("within"),
-                        "`expect.within` is 0: accepted is a positive deadline such as `30s`"
-                            .into(),
-                        None,
-                    );
-                }
-                if e.all.is_empty() {
-                    c.err(
-                        &base.key("all"),
-                        "`expect.all` is empty: list at least one condition to wait for".into(),
-                        Some(format!(
-                            "accepted conditions: {}",
-                            super::refs::CONDITION_KINDS.join(", ")
-                        )),
-                    );
-                }
-            }
-            Step::Hold(h) if h.duration.get().is_zero() => c.err(
-                &base.key("for"),
-                "`hold.for` is 0: accepted is a positive duration such as `20s`".into(),
-                None,
-            ),
-            Step::Pgbench(p) if p.duration.get().is_zero() => c.err(
-                &base.key("duration"),
-                "`pgbench.duration` is 0: accepted is a positive duration such as `60s`".into(),
-                None,
-            ),
-            _ => {}
-        }
-        for (j, cond) in step.conditions().iter().enumerate() {
-            let cbase = base.key("all").idx(j).key(cond.kind());
+        step.check(&mut StepCheck {
+            c: &mut c,
+            sc,
+            index: i,
+            ids: &ids,
+            undone: &mut undone,
+            base: &base,
+        });
+        let alternatives = step.alternatives().iter().enumerate().flat_map(|(k, a)| {
+            let b = base.key("or").idx(k);
+            a.all
+                .iter()
+                .enumerate()
+                .map(move |(j, c)| (b.key("all").idx(j), c))
+        });
+        let documented = step
+            .conditions()
+            .iter()
+            .enumerate()
+            .map(|(j, c)| (base.key("all").idx(j), c));
+        for (at, cond) in documented.chain(alternatives) {
+            let cbase = at.key(cond.kind());
             for tr in cond.target_refs() {
                 check_declared(&mut c, &cbase, &tr, &declared);
             }
-            check_condition(&mut c, sc, i, &ids, &cbase, cond);
+            cond.check(&mut CondCheck {
+                c: &mut c,
+                sc,
+                step_index: i,
+                ids: &ids,
+                base: &cbase,
+            });
         }
+    }
+    if let Some((i, least)) = super::budget::first_overrun(sc) {
+        let step = &sc.steps[i];
+        c.err(
+            &root.key("steps").idx(i).key(step.kind()),
+            format!(
+                "the steps up to here take at least {} but `max_duration` is {}: the dead man's switches would undo the faults while the scenario still assumes them in place",
+                crate::duration::HumanDuration(least),
+                sc.max_duration
+            ),
+            Some("raise `max_duration` or shorten the holds".into()),
+        );
     }
     c.diags
 }
 
-fn fault_kinds_help() -> String {
+pub(crate) fn fault_kinds_help() -> String {
     "faults that can be undone early: signal, service, poweroff, block, isolate, patch_config, and shell with `undo:`; give the fault step an `id:`".into()
 }
 
-fn did_you_mean(given: &str, accepted: &[&str]) -> Option<String> {
+pub(crate) fn did_you_mean(given: &str, accepted: &[&str]) -> Option<String> {
     closest(given, accepted.iter().copied()).map(|s| format!("did you mean `{s}`?"))
 }
 
@@ -281,6 +264,7 @@ pub(crate) fn selector_name(s: Selector) -> &'static str {
         Selector::SyncStandby => "sync_standby",
         Selector::Node => "node",
         Selector::EtcdMember => "etcd_member",
+        Selector::EtcdLeader => "etcd_leader",
         Selector::AllEtcd => "all_etcd",
         Selector::AllMembers => "all_members",
         Selector::AllReplicas => "all_replicas",
@@ -324,98 +308,6 @@ fn check_declared(c: &mut Checker<'_>, base: &YPath, tr: &TargetRef<'_>, declare
         ),
         Some(help),
     );
-}
-
-fn check_condition(
-    c: &mut Checker<'_>,
-    sc: &Scenario,
-    step_index: usize,
-    ids: &BTreeMap<&str, usize>,
-    base: &YPath,
-    cond: &Condition,
-) {
-    let empty = |fields: &str| {
-        format!(
-            "`{}` condition sets none of {fields}: it would check nothing",
-            cond.kind()
-        )
-    };
-    match cond {
-        Condition::Response(r) => match ids.get(r.step.as_str()) {
-            Some(&j) if j < step_index && sc.steps[j].makes_http_call() => {}
-            Some(&j) if j < step_index => c.err(
-                &base.key("step"),
-                format!(
-                    "`response` refers to steps[{j}] ({}), which makes no HTTP call",
-                    sc.steps[j].kind()
-                ),
-                Some("accepted: the id of an earlier switchover, failover, restart, reinitialize, reload or patch_config step".into()),
-            ),
-            _ => {
-                let earlier: Vec<&str> = sc.steps[..step_index]
-                    .iter()
-                    .filter(|s| s.makes_http_call())
-                    .filter_map(Step::step_id)
-                    .collect();
-                c.err(
-                    &base.key("step"),
-                    format!(
-                        "`response` refers to step {:?}, which is not the id of an earlier step (HTTP steps declared before: {})",
-                        r.step,
-                        list(earlier.iter().copied())
-                    ),
-                    Some(did_you_mean(&r.step, &earlier).unwrap_or_else(|| {
-                        "give the switchover/failover/restart/... step an `id:` and refer to it".into()
-                    })),
-                );
-            }
-        },
-        Condition::Leader(l) => {
-            let n = [l.is.is_some(), l.is_not.is_some(), l.exists.is_some()]
-                .iter()
-                .filter(|b| **b)
-                .count();
-            if n != 1 {
-                c.err(
-                    base,
-                    format!("`leader` condition sets {n} of `is`, `is_not`, `exists`: set exactly one"),
-                    None,
-                );
-            }
-        }
-        Condition::LeaderChanges(x) if x.at_most.is_none() && x.at_least.is_none() => {
-            c.err(base, empty("`at_most`, `at_least`"), None)
-        }
-        Condition::Timeline(x) if x.increased_by.is_none() && x.increased_at_least.is_none() => {
-            c.err(base, empty("`increased_by`, `increased_at_least`"), None)
-        }
-        Condition::Member(m)
-            if m.role.is_none()
-                && m.state.is_none()
-                && m.absent.is_none()
-                && m.on_leader_timeline.is_none() =>
-        {
-            c.err(
-                base,
-                empty("`role`, `state`, `absent`, `on_leader_timeline`"),
-                None,
-            )
-        }
-        Condition::Haproxy(h)
-            if h.write_port_reaches.is_none()
-                && h.read_port_round_robin.is_none()
-                && h.read_port_excludes.is_none()
-                && h.read_port_includes.is_none()
-                && h.write_port_available.is_none() =>
-        {
-            c.err(
-                base,
-                empty("`write_port_reaches`, `write_port_available`, `read_port_round_robin`, `read_port_excludes`, `read_port_includes`"),
-                None,
-            )
-        }
-        _ => {}
-    }
 }
 
 #[cfg(test)]

@@ -28,16 +28,6 @@ pub struct LoadedScenario {
     pub source: Arc<str>,
 }
 
-impl LoadedScenario {
-    /// A diagnostic pointing at the value at `yaml_path` (e.g. `targets.victim` or
-    /// `steps[3].signal.target`; its closest written ancestor when it is not written),
-    /// for problems found later, such as a target that cannot be bound at run time.
-    pub fn diagnostic_at(&self, yaml_path: &str, message: impl Into<String>) -> Diagnostic {
-        let tree = Located::parse(&self.source);
-        diag_in(self, &tree, &YPath::parse(yaml_path), message.into())
-    }
-}
-
 /// Why a scenario file was refused.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ScenarioError {
@@ -100,20 +90,16 @@ impl ScenarioError {
     }
 }
 
-/// Loads one scenario file.
-pub fn load_file(path: &Path) -> Result<LoadedScenario, ScenarioError> {
-    let text = read(path)?;
-    parse(path, &text)
-}
-
 /// Loads every `*.yml` / `*.yaml` file below `dir`, sorted by path.
-pub fn load_dir(dir: &Path) -> Result<Vec<LoadedScenario>, ScenarioError> {
+#[cfg(test)]
+fn load_dir(dir: &Path) -> Result<Vec<LoadedScenario>, ScenarioError> {
     load_paths(&[dir.to_owned()])
 }
 
 /// Loads files and directories, checking every file and then the files against each other
 /// (duplicate ids). Fails with every problem found.
-pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, ScenarioError> {
+#[cfg(test)]
+fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, ScenarioError> {
     let (loaded, diagnostics) = load_paths_collecting(paths)?;
     if diagnostics.is_empty() {
         Ok(loaded)
@@ -125,7 +111,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, ScenarioErro
 /// Like [`load_paths`], but returns the files that loaded cleanly together with the
 /// problems of the others, so that a caller can go on checking the good ones (e.g.
 /// against an inventory). Only an unreadable path is an error.
-pub fn load_paths_collecting(
+pub(crate) fn load_paths_collecting(
     paths: &[PathBuf],
 ) -> Result<(Vec<LoadedScenario>, Vec<Diagnostic>), ScenarioError> {
     let mut files = Vec::new();
@@ -188,9 +174,15 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedScenario, ScenarioError> {
     parse_collecting(path, text).map_err(|diagnostics| ScenarioError::Rejected { diagnostics })
 }
 
+/// The kind lists named in messages about unknown kinds.
+const KINDS: &[(&str, &[&str])] = &[
+    ("step kind", super::STEP_KINDS),
+    ("condition kind", super::CONDITION_KINDS),
+];
+
 fn parse_collecting(path: &Path, text: &str) -> Result<LoadedScenario, Vec<Diagnostic>> {
     let shown: Arc<str> = Arc::from(text);
-    let src = Source::new(path, shown.clone(), CODE);
+    let src = Source::new(path, shown.clone(), CODE).with_kinds(KINDS);
     let scenario: Scenario =
         crate::diag::from_yaml(text).map_err(|e| vec![src.yaml_error(&e, text)])?;
     let tree = Located::parse(text);
@@ -281,18 +273,6 @@ mod tests {
             "{d}"
         );
         assert!(d.related[0].path.ends_with("a.yml"));
-    }
-
-    #[test]
-    fn diagnostic_at_a_yaml_path() {
-        let s = parse(
-            Path::new("x.yml"),
-            "id: a\ntitle: t\ntargets:\n  v: leader\nsteps:\n  - reboot: {target: v}\n",
-        )
-        .unwrap();
-        let d = s.diagnostic_at("steps[0].reboot.target", "no node to bind");
-        assert_eq!((d.line, d.column), (6, 22));
-        assert!(d.to_string().starts_with("x.yml:6:22: no node to bind"));
     }
 
     #[test]

@@ -5,10 +5,14 @@
 //! about data it wants checked. [`crate::plan`] binds targets to the inventory's nodes.
 
 mod against;
+pub(crate) mod budget;
 mod check;
+pub(crate) mod condition;
+mod cutoff;
 mod load;
 mod refs;
-pub mod seeds;
+pub(crate) mod seeds;
+pub(crate) mod step;
 
 use std::collections::BTreeMap;
 
@@ -17,12 +21,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::HumanDuration;
 
-pub use crate::diag::Diagnostic;
-pub use against::check_against;
-pub use load::{
-    LoadedScenario, ScenarioError, load_dir, load_file, load_paths, load_paths_collecting, parse,
+pub(crate) use against::{candidates, check_against};
+pub(crate) use condition::{CONDITION_KINDS, Condition, HaproxyCond};
+pub(crate) use load::load_paths_collecting;
+pub use load::{LoadedScenario, ScenarioError, parse};
+pub(crate) use refs::TargetRef;
+pub use step::Step;
+pub(crate) use step::{
+    BlockAction, BlockStep, ClockStepStep, DegradeStep, Direction, FillDiskStep, FillWhat,
+    NodeStep, PartitionDirection, PartitionStep, PgCtlMode, PgCtlStep, PortSide, Process,
+    STEP_KINDS, Service, ServiceAction, ServiceStep, ShellStep, Signal, SignalStep,
 };
-pub use refs::{CONDITION_KINDS, STEP_KINDS, TargetRef};
 
 /// A scenario file.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
@@ -67,22 +76,18 @@ pub struct Scenario {
     /// Upper bound of the scenario's run time; node-side dead man's switches fire after it.
     #[serde(default = "default_max_duration")]
     pub max_duration: HumanDuration,
-    /// A split brain this failure mode is known to cause (e.g. Patroni dead on the primary:
-    /// nothing demotes its PostgreSQL). The continuous check then bounds it instead of
-    /// forbidding it, and reports every window with this reason.
-    #[serde(default)]
-    pub expected_split_brain: Option<ExpectedSplitBrain>,
+    /// Deprecated and refused by validation: the tolerated split-brain window belongs to
+    /// the inventory (`cluster.accepted_risks.split_brain`). Kept in the format only so
+    /// that an old file gets that explanation, with its line and column, instead of
+    /// "unknown field".
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub expected_split_brain: Option<serde::de::IgnoredAny>,
 }
 
-/// A split brain the scenario documents as expected, and its bound.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectedSplitBrain {
-    /// Why this failure mode leaves two nodes accepting writes, in words (shown in reports).
-    pub reason: String,
-    /// The longest window of two writable nodes that still passes.
-    pub max: HumanDuration,
-}
+/// Target name to the node names it stands for (one node, or several for `all_*`), as
+/// bound when the scenario starts.
+pub(crate) type Bindings = BTreeMap<String, Vec<String>>;
 
 fn default_max_duration() -> HumanDuration {
     HumanDuration::from_secs(600)
@@ -117,6 +122,8 @@ pub enum Selector {
     Node,
     /// An etcd member (named by `node:`, or the first not excluded).
     EtcdMember,
+    /// The etcd member leading the DCS when the scenario starts (as etcd itself says).
+    EtcdLeader,
     /// Every etcd member.
     AllEtcd,
     /// Every Patroni member.
@@ -145,7 +152,7 @@ impl<'de> Deserialize<'de> for TargetSpec {
             type Value = TargetSpec;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str(
-                    "a selector (leader, replica, sync_standby, node, etcd_member, all_etcd, all_members, all_replicas, haproxy, spare) or a map { select, node, not }",
+                    "a selector (leader, replica, sync_standby, node, etcd_member, etcd_leader, all_etcd, all_members, all_replicas, haproxy, spare) or a map { select, node, not }",
                 )
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TargetSpec, E> {
@@ -276,346 +283,6 @@ pub enum Never {
     Never,
 }
 
-/// One step. Written as a single-key map: `- kill: { target: victim, process: postgres }`.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Step {
-    /// Send a signal to a process (fault; STOP is undone by CONT).
-    Signal(SignalStep),
-    /// Stop, start or restart a service (stop is a fault undone by start).
-    Service(ServiceStep),
-    /// `pg_ctl stop` in the given mode (Patroni is expected to restart PostgreSQL).
-    PgCtl(PgCtlStep),
-    /// Reboot the node with its own reboot command.
-    Reboot(NodeStep),
-    /// Power the node off (fault undone by power-on).
-    Poweroff(NodeStep),
-    /// Power the node on with the inventory's out-of-band `power_on` command.
-    PowerOn(NodeStep),
-    /// Block a TCP port with iptables (fault undone by removing exactly that rule).
-    Block(BlockStep),
-    /// Cut a node off the network, except SSH (fault).
-    Isolate(NodeStep),
-    /// Undo an earlier fault now (by its `id`), instead of at the end.
-    Undo(UndoStep),
-    /// Switchover through the REST API or patronictl.
-    Switchover(SwitchoverStep),
-    /// Failover to a candidate through the REST API or patronictl.
-    Failover(FailoverStep),
-    /// Restart a member's PostgreSQL through Patroni (`POST /restart`).
-    Restart(ApiNodeStep),
-    /// Reinitialize a replica (`POST /reinitialize`).
-    Reinitialize(ApiNodeStep),
-    /// Reload Patroni's configuration (`POST /reload`).
-    Reload(ApiNodeStep),
-    /// Change the DCS configuration (`PATCH /config`); undone by restoring the old values.
-    PatchConfig(PatchConfigStep),
-    /// Start Patroni on a spare node and enable it at boot.
-    StartPatroni(NodeStep),
-    /// Run SQL and optionally compare the result.
-    Sql(SqlStep),
-    /// Run pgbench through an entry point for a fixed time.
-    Pgbench(PgbenchStep),
-    /// Run an arbitrary shell command on a node (with an optional undo command).
-    Shell(ShellStep),
-    /// Wait until every condition holds; fail at the deadline.
-    Expect(ExpectStep),
-    /// Every condition must hold for the whole duration.
-    Hold(HoldStep),
-}
-
-/// Fields shared by fault steps.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FaultId {
-    /// A name for this fault, to `undo` it early or refer to it in conditions.
-    #[serde(default)]
-    pub id: Option<String>,
-}
-
-/// A step acting on one target.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NodeStep {
-    /// The target name.
-    pub target: String,
-    /// A name for the step.
-    #[serde(default)]
-    pub id: Option<String>,
-}
-
-/// Send a signal.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SignalStep {
-    /// The target name.
-    pub target: String,
-    /// Which process.
-    pub process: Process,
-    /// Which signal.
-    pub signal: Signal,
-    /// A name for the fault.
-    #[serde(default)]
-    pub id: Option<String>,
-}
-
-/// Processes pgchaos knows how to find.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Process {
-    /// Every postgres process (postmaster and backends).
-    Postgres,
-    /// Only the postmaster (the PID in postmaster.pid).
-    Postmaster,
-    /// The Patroni daemon.
-    Patroni,
-    /// etcd.
-    Etcd,
-    /// HAProxy.
-    Haproxy,
-}
-
-/// Signals a scenario may send.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Signal {
-    /// SIGKILL.
-    Kill,
-    /// SIGTERM.
-    Term,
-    /// SIGINT.
-    Int,
-    /// SIGQUIT.
-    Quit,
-    /// SIGHUP.
-    Hup,
-    /// SIGSTOP (a fault: undone with SIGCONT).
-    Stop,
-    /// SIGCONT.
-    Cont,
-}
-
-/// Service control.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceStep {
-    /// The target name.
-    pub target: String,
-    /// Which service.
-    pub service: Service,
-    /// What to do.
-    pub action: ServiceAction,
-    /// A name for the fault.
-    #[serde(default)]
-    pub id: Option<String>,
-}
-
-/// Services pgchaos controls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Service {
-    /// Patroni.
-    Patroni,
-    /// etcd.
-    Etcd,
-    /// HAProxy.
-    Haproxy,
-}
-
-/// Service actions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ServiceAction {
-    /// Stop (a fault, undone by start).
-    Stop,
-    /// Start.
-    Start,
-    /// Restart.
-    Restart,
-}
-
-/// `pg_ctl stop`.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PgCtlStep {
-    /// The target name.
-    pub target: String,
-    /// Shutdown mode.
-    #[serde(default)]
-    pub mode: PgCtlMode,
-    /// A name for the step.
-    #[serde(default)]
-    pub id: Option<String>,
-}
-
-/// `pg_ctl stop -m` modes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PgCtlMode {
-    /// Smart.
-    Smart,
-    /// Fast (default).
-    #[default]
-    Fast,
-    /// Immediate.
-    Immediate,
-}
-
-/// iptables port block.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BlockStep {
-    /// The node whose firewall gets the rule.
-    pub target: String,
-    /// TCP port.
-    pub port: u16,
-    /// DROP or REJECT.
-    #[serde(default)]
-    pub action: BlockAction,
-    /// Inbound (INPUT, by destination port) or outbound (OUTPUT, by destination port).
-    #[serde(default)]
-    pub direction: Direction,
-    /// Only traffic from (inbound) or to (outbound) these targets.
-    #[serde(default)]
-    pub peers: Vec<String>,
-    /// Whether `port` is the packets' destination port (default: connections to a service,
-    /// as the runbooks block them) or their source port (a service's own outgoing stream,
-    /// e.g. a walsender's WAL leaving the primary: `direction: outbound, port_is: source`).
-    #[serde(default)]
-    pub port_is: PortSide,
-    /// A name for the fault.
-    #[serde(default)]
-    pub id: Option<String>,
-}
-
-/// iptables target.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum BlockAction {
-    /// Silently drop.
-    #[default]
-    Drop,
-    /// Reject with a TCP reset.
-    Reject,
-}
-
-/// Which port of a packet a block matches.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PortSide {
-    /// `--dport`.
-    #[default]
-    Destination,
-    /// `--sport`.
-    Source,
-}
-
-/// Traffic direction.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Packets arriving at the node.
-    #[default]
-    Inbound,
-    /// Packets leaving the node.
-    Outbound,
-}
-
-/// Undo a fault early.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UndoStep {
-    /// The `id` of the fault.
-    pub fault: String,
-}
-
-/// How an operation is performed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Via {
-    /// Patroni's REST API, called from where pgchaos runs.
-    #[default]
-    Rest,
-    /// `patronictl` on a node, over SSH.
-    Patronictl,
-}
-
-/// Switchover.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SwitchoverStep {
-    /// The current leader (default: the leader now).
-    #[serde(default)]
-    pub leader: Option<String>,
-    /// The candidate (default: Patroni chooses).
-    #[serde(default)]
-    pub candidate: Option<String>,
-    /// REST or patronictl.
-    #[serde(default)]
-    pub via: Via,
-    /// Which node's API (or shell, for patronictl) receives the request (default: the leader).
-    #[serde(default)]
-    pub on: Option<String>,
-    /// Expected HTTP status (default 200); a refusal may be what is tested.
-    #[serde(default)]
-    pub expect_status: Option<u16>,
-    /// A name, to refer to the response in `rest` conditions.
-    #[serde(default)]
-    pub id: Option<String>,
-}
-
-/// Failover.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FailoverStep {
-    /// The candidate.
-    pub candidate: String,
-    /// REST or patronictl.
-    #[serde(default)]
-    pub via: Via,
-    /// Which node receives the request (default: the candidate).
-    #[serde(default)]
-    pub on: Option<String>,
-    /// Expected HTTP status (default 200).
-    #[serde(default)]
-    pub expect_status: Option<u16>,
-    /// A name for the step.
-    #[serde(default)]
-    pub id: Option<String>,
-}
-
-/// A REST call on one member.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApiNodeStep {
-    /// The target name.
-    pub target: String,
-    /// Expected HTTP status (default 200).
-    #[serde(default)]
-    pub expect_status: Option<u16>,
-    /// A name for the step.
-    #[serde(default)]
-    pub id: Option<String>,
-}
-
-/// PATCH /config.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchConfigStep {
-    /// The JSON merge patch sent to Patroni.
-    pub patch: serde_json::Value,
-    /// Restore the previous values at the end of the scenario (default true).
-    #[serde(default = "yes")]
-    pub restore: bool,
-    /// A name for the step.
-    #[serde(default)]
-    pub id: Option<String>,
-}
-
-fn yes() -> bool {
-    true
-}
-
 /// Where SQL runs.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -633,318 +300,25 @@ pub enum SqlEndpoint {
     Target(String),
 }
 
-/// Run SQL.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SqlStep {
-    /// Where.
-    pub on: SqlEndpoint,
-    /// The statement(s).
-    pub query: String,
-    /// Expected first column of the first row, as text.
-    #[serde(default)]
-    pub expect: Option<String>,
-    /// Retry until this deadline while the query fails or differs.
-    #[serde(default)]
-    pub within: Option<HumanDuration>,
-    /// A name for the step.
-    #[serde(default)]
-    pub id: Option<String>,
+impl std::fmt::Display for SqlEndpoint {
+    /// As written in scenarios.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SqlEndpoint::Leader => "leader",
+            SqlEndpoint::WritePort => "write_port",
+            SqlEndpoint::ReadPort => "read_port",
+            SqlEndpoint::AllMembers => "all_members",
+            SqlEndpoint::Target(t) => t,
+        })
+    }
 }
 
-/// pgbench load.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PgbenchStep {
-    /// How long the load runs.
-    pub duration: HumanDuration,
-    /// Client connections.
-    #[serde(default = "default_clients")]
-    pub clients: u32,
-    /// pgbench scale factor used to initialise.
-    #[serde(default = "default_scale")]
-    pub scale: u32,
-    /// Maximum failed transactions tolerated.
-    #[serde(default)]
-    pub max_errors: u64,
-    /// Maximum replica lag (bytes) tolerated at any sample during the load.
-    #[serde(default)]
-    pub max_lag_bytes: Option<u64>,
-}
-
-fn default_clients() -> u32 {
-    4
-}
-
-fn default_scale() -> u32 {
-    1
-}
-
-/// An arbitrary command.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShellStep {
-    /// The target name.
-    pub target: String,
-    /// The command.
-    pub command: String,
-    /// Command that undoes it (registered as a fault's undo).
-    #[serde(default)]
-    pub undo: Option<String>,
-    /// Expected exit status (default 0).
-    #[serde(default)]
-    pub expect_status: Option<i32>,
-    /// A name for the step.
-    #[serde(default)]
-    pub id: Option<String>,
-}
-
-/// Wait for conditions.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectStep {
-    /// Deadline.
-    pub within: HumanDuration,
-    /// Every condition must hold at the same observation.
-    pub all: Vec<Condition>,
-    /// What the step waits for, in words (shown in progress and reports).
-    #[serde(default)]
-    pub because: Option<String>,
-}
-
-/// Conditions that must stay true.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HoldStep {
-    /// How long.
-    #[serde(rename = "for")]
-    pub duration: HumanDuration,
-    /// Conditions checked at every observation (empty: a pause, still watched for split brain).
-    #[serde(default)]
-    pub all: Vec<Condition>,
-    /// Why, in words.
-    #[serde(default)]
-    pub because: Option<String>,
-}
-
-/// A condition over the observation timeline. Written as a single-key map.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Condition {
-    /// Who leads now.
-    Leader(LeaderCond),
-    /// How many times leadership changed since the scenario started.
-    LeaderChanges(CountCond),
-    /// The leader's timeline relative to the start of the scenario.
-    Timeline(TimelineCond),
-    /// One member's role and state, as `/cluster` reports it.
-    Member(MemberCond),
-    /// Replication lag of every replica (or one).
-    Lag(LagCond),
-    /// One leader, every other member running or streaming, all on one timeline.
-    SteadyState(bool),
-    /// Whether a node accepts writes, asked directly (SQL, or SSH to its local socket).
-    Writable(NodeBoolCond),
-    /// Whether a node's REST API answers.
-    ApiReachable(NodeBoolCond),
-    /// The recorded HTTP response of an earlier step.
-    Response(ResponseCond),
-    /// HAProxy routing.
-    Haproxy(HaproxyCond),
-    /// A SQL query's first value.
-    Sql(SqlCond),
-    /// Patroni's `pending_restart` flag on members.
-    PendingRestart(NodeBoolCond),
-    /// A PostgreSQL setting's value on members (`SHOW name`).
-    Setting(SettingCond),
-    /// Whether PostgreSQL processes run on the node (asked over SSH with `pgrep`).
-    PostgresRunning(NodeBoolCond),
-    /// Whether the node's postmaster started after the scenario began (asked over SQL):
-    /// proof that PostgreSQL was restarted, not merely still running.
-    PostgresRestarted(NodeBoolCond),
-    /// Named settings have the same value on `node` as on `with` (e.g. a new member runs
-    /// with the cluster-wide parameters of the leader).
-    SettingsMatch(SettingsMatchCond),
-}
-
-/// Settings compared between two targets.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsMatchCond {
-    /// The node checked.
-    pub node: String,
-    /// The node it is compared with.
-    pub with: String,
-    /// Setting names.
-    pub names: Vec<String>,
-}
-
-/// Leader condition; exactly one field is set.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LeaderCond {
-    /// The leader is this target.
-    #[serde(default)]
-    pub is: Option<String>,
-    /// The leader is not this target (and a leader exists).
-    #[serde(default)]
-    pub is_not: Option<String>,
-    /// A leader exists (true) or no member is leader (false).
-    #[serde(default)]
-    pub exists: Option<bool>,
-}
-
-/// Count bounds.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CountCond {
-    /// At most.
-    #[serde(default)]
-    pub at_most: Option<u32>,
-    /// At least.
-    #[serde(default)]
-    pub at_least: Option<u32>,
-}
-
-/// Timeline condition.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TimelineCond {
-    /// The leader's timeline minus the one at start equals this (0: unchanged).
-    #[serde(default)]
-    pub increased_by: Option<u32>,
-    /// At least this many.
-    #[serde(default)]
-    pub increased_at_least: Option<u32>,
-}
-
-/// Member condition.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MemberCond {
-    /// The target name.
-    pub node: String,
-    /// Expected role.
-    #[serde(default)]
-    pub role: Option<MemberRole>,
-    /// Expected state.
-    #[serde(default)]
-    pub state: Option<MemberState>,
-    /// The member is absent from `/cluster` (true) or present (false).
-    #[serde(default)]
-    pub absent: Option<bool>,
-    /// Its timeline equals the leader's.
-    #[serde(default)]
-    pub on_leader_timeline: Option<bool>,
-}
-
-/// Roles, normalised across Patroni versions (`master` is `leader`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MemberRole {
-    /// Holds the leader lock.
-    Leader,
-    /// A replica (including sync standby).
-    Replica,
-    /// The synchronous standby.
-    SyncStandby,
-    /// A standby cluster's leader.
-    StandbyLeader,
-}
-
-/// Member states, normalised across Patroni versions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MemberState {
-    /// Running: a leader's `running`, a replica's `streaming` (4.x) or `running` (3.0).
-    Running,
-    /// A replica streaming from the leader (3.0: `running` with a non-null lag).
-    Streaming,
-    /// PostgreSQL stopped.
-    Stopped,
-    /// Starting, restarting, or creating a replica.
-    Starting,
-    /// Anything Patroni reports as failed (`start failed`, `crashed`, ...).
-    Failed,
-}
-
-/// Lag condition.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LagCond {
-    /// A target, or every replica when absent.
-    #[serde(default)]
-    pub node: Option<String>,
-    /// Maximum lag in bytes.
-    pub below_bytes: u64,
-}
-
-/// A yes/no fact about a node.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NodeBoolCond {
-    /// The target name.
-    pub node: String,
-    /// Expected value.
-    pub is: bool,
-}
-
-/// A recorded HTTP response.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResponseCond {
-    /// The `id` of the step that made the call.
-    pub step: String,
-    /// Expected status.
-    #[serde(default)]
-    pub status: Option<u16>,
-    /// A substring the body must contain.
-    #[serde(default)]
-    pub body_contains: Option<String>,
-}
-
-/// HAProxy routing conditions.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HaproxyCond {
-    /// The write port reaches this target (`leader` for the current leader).
-    #[serde(default)]
-    pub write_port_reaches: Option<String>,
-    /// Repeated reads on the read port are served by exactly the current replicas.
-    #[serde(default)]
-    pub read_port_round_robin: Option<bool>,
-    /// The read port never reaches this target.
-    #[serde(default)]
-    pub read_port_excludes: Option<String>,
-    /// The read port reaches this target.
-    #[serde(default)]
-    pub read_port_includes: Option<String>,
-    /// The write port accepts a connection and a query (true) or refuses or times out (false).
-    #[serde(default)]
-    pub write_port_available: Option<bool>,
-}
-
-/// A SQL query condition.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SqlCond {
-    /// Where.
-    pub on: SqlEndpoint,
-    /// The query.
-    pub query: String,
-    /// Expected first value as text.
-    pub equals: String,
-}
-
-/// A setting condition.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SettingCond {
-    /// A target, or every member when absent.
-    #[serde(default)]
-    pub node: Option<String>,
-    /// Setting name.
-    pub name: String,
-    /// Expected value as `SHOW` prints it.
-    pub equals: String,
+impl SqlEndpoint {
+    /// The target named by `on:`, when it names one.
+    pub(crate) fn target_refs(&self) -> Vec<TargetRef<'_>> {
+        match self {
+            SqlEndpoint::Target(t) => vec![TargetRef::new("on", t)],
+            _ => Vec::new(),
+        }
+    }
 }

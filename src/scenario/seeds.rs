@@ -3,7 +3,7 @@
 
 /// A documented case: its ID, the runbook it comes from, and what the runbook says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SeedCase {
+pub(crate) struct SeedCase {
     /// Canonical ID, e.g. `runbook/primary-4`.
     pub id: &'static str,
     /// The fault or action.
@@ -13,7 +13,7 @@ pub struct SeedCase {
 }
 
 /// Every seed case, in the order of seed-cases.md.
-pub const SEED_CASES: &[SeedCase] = &[
+pub(crate) const SEED_CASES: &[SeedCase] = &[
     SeedCase {
         id: "runbook/standby-1",
         action: "kill -9 every postgres process on a standby",
@@ -247,7 +247,7 @@ pub const SEED_CASES: &[SeedCase] = &[
 ];
 
 /// The seed case with this ID.
-pub fn find(id: &str) -> Option<&'static SeedCase> {
+pub(crate) fn find(id: &str) -> Option<&'static SeedCase> {
     SEED_CASES.iter().find(|c| c.id == id)
 }
 

@@ -18,13 +18,15 @@ use tokio::sync::Mutex;
 use crate::inventory::{HostKeyChecking, Inventory, Node, SshOptions};
 
 /// Default time allowed for one remote command.
-pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long after its timeout a node-side command is sent SIGKILL.
+pub(crate) const NODE_KILL_GRACE: Duration = Duration::from_secs(3);
 /// Default time allowed to open a master connection.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a command printed and how it ended.
 #[derive(Clone, Debug)]
-pub struct Output {
+pub(crate) struct Output {
     /// Exit status (none when killed by a signal).
     pub status: Option<i32>,
     /// Standard output, lossily decoded.
@@ -37,14 +39,14 @@ pub struct Output {
 
 impl Output {
     /// Exit status 0.
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.status == Some(0)
     }
 }
 
 /// Why a command could not be run to completion.
 #[derive(Debug, thiserror::Error)]
-pub enum TransportError {
+pub(crate) enum TransportError {
     /// The node is not in the inventory.
     #[error("unknown node {0:?}")]
     UnknownNode(String),
@@ -58,8 +60,12 @@ pub enum TransportError {
         /// What ssh said.
         message: String,
     },
-    /// The command did not finish in time.
-    #[error("command on {node} did not finish within {after:?}: {command}")]
+    /// The command did not finish in time. The message names the command by its first
+    /// line only: the whole script is in the step's evidence.
+    #[error(
+        "command on {node} did not finish within {after:?}: `{}`",
+        short_command(command)
+    )]
     Timeout {
         /// Node name (`local` for the local machine).
         node: String,
@@ -69,7 +75,10 @@ pub enum TransportError {
         after: Duration,
     },
     /// The SSH channel failed while the command ran.
-    #[error("SSH to {node} failed while running {command:?}: {message}")]
+    #[error(
+        "SSH to {node} failed while running `{}`: {message}",
+        short_command(command)
+    )]
     Channel {
         /// Node name.
         node: String,
@@ -79,7 +88,7 @@ pub enum TransportError {
         message: String,
     },
     /// A local command could not be started.
-    #[error("failed to run local command {command:?}")]
+    #[error("failed to run local command `{}`", short_command(command))]
     Local {
         /// The command.
         command: String,
@@ -87,6 +96,20 @@ pub enum TransportError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A command as a message names it: its first non-empty line, at most 80 characters,
+/// with `…` when anything was left out.
+pub(crate) fn short_command(command: &str) -> String {
+    const MAX: usize = 80;
+    let mut lines = command.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default();
+    let more = lines.next().is_some();
+    let mut out: String = first.chars().take(MAX).collect();
+    if more || first.chars().count() > MAX {
+        out.push('…');
+    }
+    out
 }
 
 /// How to reach one node.
@@ -123,7 +146,7 @@ impl Transport {
     }
 
     /// Whether commands on `node` are wrapped in `sudo -n`.
-    pub fn uses_sudo(&self, node: &str) -> bool {
+    pub(crate) fn uses_sudo(&self, node: &str) -> bool {
         self.targets
             .get(node)
             .and_then(|t| t.options.sudo)
@@ -131,7 +154,7 @@ impl Transport {
     }
 
     /// The command timeout configured for `node`.
-    pub fn command_timeout(&self, node: &str) -> Duration {
+    pub(crate) fn command_timeout(&self, node: &str) -> Duration {
         self.targets
             .get(node)
             .and_then(|t| t.options.command_timeout)
@@ -198,13 +221,8 @@ impl Transport {
         Ok(session)
     }
 
-    /// Opens the master connection to `node` now (preflight).
-    pub async fn connect(&self, node: &str) -> Result<(), TransportError> {
-        self.session(node).await.map(|_| ())
-    }
-
     /// Runs a shell command on `node` with the node's default timeout.
-    pub async fn run(&self, node: &str, script: &str) -> Result<Output, TransportError> {
+    pub(crate) async fn run(&self, node: &str, script: &str) -> Result<Output, TransportError> {
         self.run_with_timeout(node, script, self.command_timeout(node))
             .await
     }
@@ -213,18 +231,21 @@ impl Transport {
     ///
     /// The script runs under `sh -c` (wrapped in `sudo -n` when the node is configured
     /// for it). A broken master connection is dropped so that the next call reconnects.
-    pub async fn run_with_timeout(
+    pub(crate) async fn run_with_timeout(
         &self,
         node: &str,
         script: &str,
         timeout: Duration,
     ) -> Result<Output, TransportError> {
         let session = self.session(node).await?;
-        let wrapped = self.wrap(node, script);
+        let wrapped = self.wrap_bounded(node, script, timeout);
         let started = Instant::now();
         let mut cmd = session.raw_command(&wrapped);
         let fut = cmd.output();
-        let out = match tokio::time::timeout(timeout, fut).await {
+        // The node kills the command at `timeout`; waiting a little longer here lets its
+        // exit status (124) come back, so the outcome is known rather than "timed out".
+        let grace = (NODE_KILL_GRACE * 2).min(timeout);
+        let out = match tokio::time::timeout(timeout + grace, fut).await {
             Err(_) => {
                 return Err(TransportError::Timeout {
                     node: node.to_owned(),
@@ -264,14 +285,41 @@ impl Transport {
         })
     }
 
-    /// The exact command line sent to `node` for `script` (used by `--dry-run`).
-    pub fn wrap(&self, node: &str, script: &str) -> String {
-        let inner = format!("sh -c {}", shell_quote(script));
+    /// The exact command line sent to `node` for `script` with the node's default timeout
+    /// (used by `--dry-run`).
+    pub(crate) fn wrap(&self, node: &str, script: &str) -> String {
+        self.wrap_bounded(node, script, self.command_timeout(node))
+    }
+
+    /// The command line sent to `node` for `script`, bounded on the node itself.
+    ///
+    /// Why on the node: a tokio timeout here only stops waiting; the remote command goes
+    /// on (an `iptables` waiting for a lock lands whenever it gets it, maybe after the
+    /// undo). `timeout` (coreutils, busybox) kills the command and its process group at
+    /// `timeout`, and KILLs it [`NODE_KILL_GRACE`] later; a node without `timeout` runs
+    /// the script unbounded, as before. Dead man's switches start their own session
+    /// (`setsid`), so they outlive the bound, as they must.
+    pub(crate) fn wrap_bounded(&self, node: &str, script: &str, timeout: Duration) -> String {
+        let secs = timeout.as_secs().max(1);
+        let inner = format!(
+            "sh -c {} pgchaos {}",
+            shell_quote(&format!(
+                "if command -v timeout >/dev/null 2>&1; then exec timeout -k {} {secs} sh -c \"$1\"; fi; exec sh -c \"$1\"",
+                NODE_KILL_GRACE.as_secs()
+            )),
+            shell_quote(script)
+        );
         if self.uses_sudo(node) {
             format!("sudo -n {inner}")
         } else {
             inner
         }
+    }
+
+    /// Forgets every master connection, so the next command to each node reconnects (the
+    /// hosts were rebuilt or restarted: connections opened before are dead).
+    pub(crate) async fn forget_sessions(&self) {
+        self.close().await;
     }
 
     /// Closes every master connection.
@@ -286,8 +334,35 @@ impl Transport {
     }
 }
 
+/// Creates a fresh, private directory for the ControlMaster sockets: `/tmp/pgc-XXXXXX`
+/// made by `mkdtemp` (mode 0700, a name nobody can predict, and never a directory that
+/// already existed, so another user cannot plant one for pgchaos to use). Short, for
+/// the 108-byte socket path limit. The caller removes it.
+pub(crate) fn control_dir() -> std::io::Result<PathBuf> {
+    nix::unistd::mkdtemp("/tmp/pgc-XXXXXX").map_err(std::io::Error::from)
+}
+
+/// A few random bytes as hex (from the kernel), for names that must not collide.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    use std::io::Read;
+    let mut buf = vec![0u8; bytes];
+    let got = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
+    if got.is_err() {
+        // No /dev/urandom: the clock's nanoseconds and our PID, still unlikely to collide.
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+            ^ std::process::id().rotate_left(16);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (n >> ((i % 4) * 8)) as u8;
+        }
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Runs a shell command on the machine where pgchaos runs (power-on commands).
-pub async fn run_local(script: &str, timeout: Duration) -> Result<Output, TransportError> {
+pub(crate) async fn run_local(script: &str, timeout: Duration) -> Result<Output, TransportError> {
     let started = Instant::now();
     let child = tokio::process::Command::new("sh")
         .arg("-c")
@@ -346,18 +421,58 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Quotes `s` for a POSIX shell.
 pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
-    {
-        return s.to_owned();
-    }
-    format!("'{}'", s.replace('\'', r"'\''"))
+    crate::text::template::shell_word(s)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::shell_quote;
+    use super::*;
+
+    #[test]
+    fn a_command_is_bounded_on_the_node() {
+        let inv: crate::inventory::Inventory = serde_json::from_value(serde_json::json!({
+            "cluster": { "scope": "s" },
+            "ssh": { "sudo": true },
+            "nodes": [ { "name": "n1", "host": "10.0.0.1", "roles": ["patroni"] } ]
+        }))
+        .unwrap();
+        let t = super::Transport::new(&inv, std::path::Path::new("/tmp/x"));
+        let w = t.wrap_bounded("n1", "echo 'hi'", std::time::Duration::from_secs(7));
+        assert!(w.starts_with("sudo -n sh -c "), "{w}");
+        assert!(w.contains("exec timeout -k 3 7 sh -c"), "{w}");
+        // Run it: the script reaches the inner shell intact, and a sleep is cut short.
+        let run = |w: &str| {
+            let w = w.strip_prefix("sudo -n ").unwrap();
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(w)
+                .output()
+                .unwrap()
+        };
+        let o = run(&w);
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "hi\n");
+        let started = std::time::Instant::now();
+        let o = run(&t.wrap_bounded("n1", "sleep 30", std::time::Duration::from_secs(1)));
+        assert_eq!(o.status.code(), Some(124));
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn control_dirs_are_fresh_and_private() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let a = super::control_dir().unwrap();
+        let b = super::control_dir().unwrap();
+        assert_ne!(a, b);
+        let m = std::fs::metadata(&a).unwrap();
+        assert_eq!(m.permissions().mode() & 0o777, 0o700);
+        // SAFETY: geteuid has no preconditions.
+        assert_eq!(m.uid(), unsafe { libc::geteuid() });
+        assert!(a.to_str().unwrap().len() < 20);
+        let _ = std::fs::remove_dir(&a);
+        let _ = std::fs::remove_dir(&b);
+        assert_eq!(super::random_hex(4).len(), 8);
+        assert_ne!(super::random_hex(8), super::random_hex(8));
+    }
 
     #[test]
     fn quotes_only_when_needed() {
@@ -365,5 +480,24 @@ mod tests {
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn an_error_names_a_script_by_its_first_line_only() {
+        let script = format!("set -e\n{}", "echo x; ".repeat(400));
+        let e = TransportError::Timeout {
+            node: "pg1".into(),
+            command: script.clone(),
+            after: Duration::from_secs(60),
+        };
+        let msg = e.to_string();
+        assert_eq!(msg, "command on pg1 did not finish within 60s: `set -e…`");
+        assert!(short_command(&"a".repeat(200)).ends_with('…'));
+        assert_eq!(
+            short_command("systemctl stop patroni"),
+            "systemctl stop patroni"
+        );
+        // The whole script stays in the error for the evidence.
+        assert!(matches!(e, TransportError::Timeout { command, .. } if command == script));
     }
 }

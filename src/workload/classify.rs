@@ -22,15 +22,14 @@ use crate::results::{ReplicaCheck, ServerWindow, WorkloadResult};
 ///   acknowledged it: the id was written twice.
 /// - max gap: the longest time without an acknowledged write, counting from the start of
 ///   the workload and up to its stop, so an outage that never ended is not hidden.
-/// - RTO: from `fault_at` to the first acknowledged write from a server other than the
-///   one that acknowledged the last write before the fault (when no write was acknowledged
-///   before the fault: to the first acknowledged write).
+/// - RTO: from `fault_at` to the first write acknowledged after the outage the fault
+///   caused, whichever server took it; 0 when writes never stopped.
 /// - split brain: two servers whose acknowledged writes interleave (in the ledger's single
 ///   clock order): both accepted writes in the same period of time.
 ///
 /// Server windows use the client's acknowledgement times, one clock for all servers, so
 /// clock skew between nodes cannot fake or hide an overlap.
-pub fn classify(
+pub(crate) fn classify(
     ledger: &Ledger,
     leader: &str,
     rows_by_node: &BTreeMap<String, Vec<Row>>,
@@ -100,7 +99,7 @@ pub fn classify(
 
     r.duplicated = duplicated(&acks, rows_by_node).into_iter().collect();
     gaps(ledger, &acks, &mut r);
-    rto(&acks, fault_at, &mut r);
+    rto(ledger, fault_at, &mut r);
     let windows = windows(&acks);
     r.split_brain = split_brain(&windows);
     r.servers = windows.into_iter().map(|w| w.window).collect();
@@ -194,18 +193,56 @@ fn gaps(ledger: &Ledger, acks: &[Ack<'_>], r: &mut WorkloadResult) {
     r.max_gap_seconds = Some(seconds(from, to));
 }
 
-fn rto(acks: &[Ack<'_>], fault_at: Option<DateTime<Utc>>, r: &mut WorkloadResult) {
+/// An acknowledgement slower than this is a stall: for the client, the service was down
+/// while it waited (a frozen server answers eventually, a dead one never does).
+const STALL: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
+/// RTO: from the fault to the first acknowledged write after the outage the fault caused.
+///
+/// The outage starts at the first attempt after the fault that was not acknowledged, or was
+/// acknowledged only after a stall; it ends with the first acknowledgement after that
+/// attempt, whichever server gives it (the leader may end where it started). Writes the old
+/// primary still acknowledged after the fault and before it went away are not recovery.
+/// When every write after the fault was acknowledged promptly, writes never stopped: 0.
+/// When the outage never ended, there is no RTO (the longest gap shows the outage).
+fn rto(ledger: &Ledger, fault_at: Option<DateTime<Utc>>, r: &mut WorkloadResult) {
     let Some(fault) = fault_at else {
         return;
     };
-    let before = acks.iter().rev().find(|a| a.at <= fault).map(|a| a.server);
-    let first_new = acks
+    // From the write in flight at the fault on; an outage already under way when the fault
+    // was recorded (the last outcome before it a failure) is the fault's outage too.
+    let mut first = ledger
+        .entries
         .iter()
-        .find(|a| a.at > fault && before.is_none_or(|b| a.server != b));
-    if let Some(a) = first_new {
-        r.rto_seconds = Some(seconds(fault, a.at));
-        r.rto_at = Some(a.at);
-        r.rto_server = Some(a.server.to_owned());
+        .position(|e| e.sent_at >= fault || e.outcome.at() > fault)
+        .unwrap_or(ledger.entries.len());
+    while first > 0
+        && !matches!(
+            ledger.entries[first - 1].outcome,
+            Outcome::Acknowledged { .. }
+        )
+    {
+        first -= 1;
+    }
+    let after: Vec<&LedgerEntry> = ledger.entries[first..].iter().collect();
+    let ack_of = |e: &LedgerEntry| match &e.outcome {
+        Outcome::Acknowledged { at, server, .. } => Some((*at, server.clone())),
+        _ => None,
+    };
+    let start = after
+        .iter()
+        .position(|e| ack_of(e).is_none_or(|(at, _)| at - e.sent_at > STALL));
+    let Some(start) = start else {
+        if after.iter().any(|e| ack_of(e).is_some()) {
+            r.rto_seconds = Some(0.0);
+        }
+        return;
+    };
+    r.rto_outage_start = Some(after[start].sent_at);
+    if let Some((at, server)) = after[start..].iter().find_map(|e| ack_of(e)) {
+        r.rto_seconds = Some(seconds(fault, at));
+        r.rto_at = Some(at);
+        r.rto_server = Some(server);
     }
 }
 
@@ -470,7 +507,8 @@ mod tests {
     }
 
     #[test]
-    fn rto_is_none_when_the_same_server_resumes() {
+    fn rto_counts_when_the_leader_ends_where_it_started() {
+        // The fault at 150 ms; writes fail from 200 ms; a takes writes again at 900 ms.
         let l = ledger(
             vec![ack(1, 100, "a", 1), failed(2, 200), ack(3, 900, "a", 1)],
             1_000,
@@ -481,8 +519,110 @@ mod tests {
             &nodes(vec![("a", rows_of(&l, &[1, 3]))]),
             Some(t(150)),
         );
-        assert_eq!(r.rto_seconds, None);
+        assert_eq!(r.rto_seconds, Some(0.75));
+        assert_eq!(r.rto_server.as_deref(), Some("a"));
+        assert_eq!(r.rto_outage_start, Some(t(199)));
         assert_eq!(r.max_gap_seconds, Some(0.8));
+    }
+
+    #[test]
+    fn writes_the_old_primary_takes_before_it_goes_away_are_not_recovery() {
+        // The fault at 150 ms; a still acknowledges 2 and 3, then shuts down: 4..6 fail,
+        // b (timeline 2) takes writes from 3 400 ms.
+        let l = ledger(
+            vec![
+                ack(1, 100, "a", 1),
+                ack(2, 200, "a", 1),
+                ack(3, 250, "a", 1),
+                failed(4, 300),
+                unknown(5, 1_000),
+                failed(6, 2_000),
+                ack(7, 3_400, "b", 2),
+                ack(8, 3_500, "b", 2),
+            ],
+            3_600,
+        );
+        let rows = rows_of(&l, &[1, 2, 3, 7, 8]);
+        let r = classify(&l, "b", &nodes(vec![("b", rows)]), Some(t(150)));
+        assert_eq!(r.rto_seconds, Some(3.25));
+        assert_eq!(r.rto_at, Some(t(3_400)));
+        assert_eq!(r.rto_server.as_deref(), Some("b"));
+        assert_eq!(r.max_gap, Some((t(250), t(3_400))));
+    }
+
+    #[test]
+    fn a_stalled_write_starts_the_outage_even_when_it_is_acknowledged() {
+        // A frozen primary: write 2, sent at 199 ms, is acknowledged only at 2 500 ms.
+        let l = ledger(
+            vec![
+                ack(1, 100, "a", 1),
+                ack(2, 2_500, "a", 1),
+                ack(3, 2_600, "a", 1),
+            ],
+            2_700,
+        );
+        let mut entries = l.entries.clone();
+        entries[1].sent_at = t(199);
+        let l = Ledger { entries, ..l };
+        let r = classify(
+            &l,
+            "a",
+            &nodes(vec![("a", rows_of(&l, &[1, 2, 3]))]),
+            Some(t(150)),
+        );
+        assert_eq!(r.rto_seconds, Some(2.35));
+        assert_eq!(r.rto_outage_start, Some(t(199)));
+    }
+
+    #[test]
+    fn an_outage_under_way_when_the_fault_is_recorded_counts() {
+        // The fault is recorded at 450 ms, after the crash: writes failed from 300 ms.
+        let l = ledger(
+            vec![
+                ack(1, 100, "a", 1),
+                failed(2, 300),
+                failed(3, 400),
+                ack(4, 900, "b", 2),
+            ],
+            1_000,
+        );
+        let r = classify(
+            &l,
+            "b",
+            &nodes(vec![("b", rows_of(&l, &[1, 4]))]),
+            Some(t(450)),
+        );
+        assert_eq!(r.rto_seconds, Some(0.45));
+        assert_eq!(r.rto_server.as_deref(), Some("b"));
+        assert_eq!(r.rto_outage_start, Some(t(299)));
+    }
+
+    #[test]
+    fn rto_is_zero_when_writes_never_stopped() {
+        let l = ledger((1..=10).map(|i| ack(i, i * 100, "a", 1)).collect(), 1_100);
+        let r = classify(
+            &l,
+            "a",
+            &nodes(vec![("a", rows_of(&l, &(1..=10).collect::<Vec<_>>()))]),
+            Some(t(450)),
+        );
+        assert_eq!(r.rto_seconds, Some(0.0));
+        assert_eq!(r.rto_outage_start, None);
+        assert_eq!(r.max_gap_seconds, Some(0.1));
+    }
+
+    #[test]
+    fn an_outage_that_never_ended_has_no_rto() {
+        let l = ledger(vec![ack(1, 100, "a", 1), failed(2, 200)], 5_000);
+        let r = classify(
+            &l,
+            "a",
+            &nodes(vec![("a", rows_of(&l, &[1]))]),
+            Some(t(150)),
+        );
+        assert_eq!(r.rto_seconds, None);
+        assert_eq!(r.rto_outage_start, Some(t(199)));
+        assert_eq!(r.max_gap_seconds, Some(4.9));
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_postgres::error::Severity;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
+
+use crate::pg::Tls;
 
 /// Time a dropped connection gets to say goodbye (Terminate) before its task is aborted.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -57,8 +59,12 @@ impl ConnectError {
 
 /// Connects, bounded by `bound` as a whole (TCP, startup, authentication, and the
 /// read-write probe of a multi-host target).
-pub(super) async fn connect(config: &Config, bound: Duration) -> Result<Conn, ConnectError> {
-    match tokio::time::timeout(bound, config.connect(NoTls)).await {
+pub(super) async fn connect(
+    config: &Config,
+    tls: &Tls,
+    bound: Duration,
+) -> Result<Conn, ConnectError> {
+    match tokio::time::timeout(bound, config.connect(tls.connector())).await {
         Err(_) => Err(ConnectError::Timeout(bound)),
         Ok(Err(e)) => Err(ConnectError::Pg(e)),
         Ok(Ok((client, connection))) => {

@@ -72,7 +72,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// When the outcome was known.
-    pub fn at(&self) -> DateTime<Utc> {
+    pub(crate) fn at(&self) -> DateTime<Utc> {
         match self {
             Outcome::Acknowledged { at, .. }
             | Outcome::Failed { at, .. }

@@ -31,18 +31,20 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use classify::classify;
+pub(crate) use classify::classify;
 pub use cost::{WriterCost, measure_writer_cost};
 pub use ledger::{Ledger, LedgerEntry, Outcome, Row};
-pub use verify::{CATCH_UP_DEADLINE, read_rows, verify};
 
-use crate::inventory::{Postgres, SslMode};
+pub use verify::verify;
+
+use crate::inventory::Postgres;
+use crate::pg::Tls;
 use crate::results::ReadStats;
-use crate::scenario::{WorkloadSpec, WriteVia};
+use crate::scenario::WorkloadSpec;
 use crate::secret::{Secret, SecretError};
 
 /// The table the writer fills. Created on the leader when the workload starts.
-pub const TABLE: &str = "pgchaos_workload";
+pub(crate) const TABLE: &str = "pgchaos_workload";
 
 /// A PostgreSQL server address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -87,6 +89,8 @@ pub struct ConnectionSettings {
     /// Bound on one statement. A blackholed server yields an unknown outcome after this long
     /// instead of a hung writer.
     pub statement_timeout: Duration,
+    /// `sslmode` and its TLS configuration.
+    pub tls: Tls,
 }
 
 impl ConnectionSettings {
@@ -98,17 +102,13 @@ impl ConnectionSettings {
             password: None,
             connect_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(3),
+            tls: Tls::default(),
         }
     }
 
-    /// Settings from the inventory's `postgres` section (resolves the password now).
-    ///
-    /// The workload connects without TLS for now; `sslmode: require` is refused rather than
-    /// silently downgraded.
-    pub fn from_inventory(pg: &Postgres) -> Result<Self, WorkloadError> {
-        if pg.sslmode == SslMode::Require {
-            return Err(WorkloadError::TlsUnsupported);
-        }
+    /// Settings from the inventory's `postgres` section (resolves the password and reads
+    /// the root certificate file now).
+    pub(crate) fn from_inventory(pg: &Postgres) -> Result<Self, WorkloadError> {
         let password = pg
             .password
             .as_ref()
@@ -121,6 +121,7 @@ impl ConnectionSettings {
             password,
             connect_timeout: pg.timeout.get(),
             statement_timeout: pg.timeout.get(),
+            tls: Tls::from_inventory(pg).map_err(WorkloadError::Tls)?,
         })
     }
 
@@ -133,8 +134,8 @@ impl ConnectionSettings {
             .application_name("pgchaos-workload")
             .connect_timeout(self.connect_timeout)
             // Lets the kernel give up on a blackholed peer too, not only our own timers.
-            .tcp_user_timeout(self.statement_timeout)
-            .ssl_mode(tokio_postgres::config::SslMode::Disable);
+            .tcp_user_timeout(self.statement_timeout);
+        self.tls.apply(&mut config);
         if let Some(password) = &self.password {
             config.password(password.expose());
         }
@@ -156,15 +157,6 @@ pub enum WriteTarget {
 }
 
 impl WriteTarget {
-    /// The target a writer spec asks for: HAProxy's write port, or every member's
-    /// PostgreSQL address as a multi-host list.
-    pub fn for_via(via: WriteVia, write_port: Endpoint, members: Vec<Endpoint>) -> Self {
-        match via {
-            WriteVia::WritePort => WriteTarget::Single(write_port),
-            WriteVia::MultiHost => WriteTarget::MultiHost(members),
-        }
-    }
-
     fn hosts(&self) -> &[Endpoint] {
         match self {
             WriteTarget::Single(e) => std::slice::from_ref(e),
@@ -247,9 +239,9 @@ pub enum WorkloadError {
     /// Verification needs at least the leader.
     #[error("failed to verify the workload: no node to read the table from")]
     NoNodes,
-    /// TLS is not implemented for the workload yet.
-    #[error("failed to configure the workload: sslmode require is not supported yet")]
-    TlsUnsupported,
+    /// The TLS settings are unusable.
+    #[error("failed to configure the workload's TLS")]
+    Tls(#[source] crate::pg::TlsError),
     /// The password could not be read.
     #[error("failed to read the database password")]
     Secret(#[source] SecretError),
@@ -277,6 +269,17 @@ pub struct Progress {
     pub unknown: u64,
     /// The last acknowledged write: client time and server.
     pub last_ack: Option<(DateTime<Utc>, String)>,
+}
+
+/// Reads a running workload's counters from elsewhere (see [`Workload::progress_handle`]).
+#[derive(Clone, Debug)]
+pub(crate) struct ProgressHandle(Arc<Mutex<Shared>>);
+
+impl ProgressHandle {
+    /// Counters now.
+    pub(crate) fn get(&self) -> Progress {
+        lock(&self.0).progress.clone()
+    }
 }
 
 /// State the writer task shares with [`Workload`]: the ledger survives even if the task dies.
@@ -402,6 +405,11 @@ impl Workload {
         lock(&self.shared).progress.clone()
     }
 
+    /// A handle that reads the counters while the workload runs (a live status line).
+    pub(crate) fn progress_handle(&self) -> ProgressHandle {
+        ProgressHandle(self.shared.clone())
+    }
+
     /// Stops writing and reading (an insert in flight completes or times out first) and
     /// returns the ledger.
     pub async fn stop(mut self) -> Ledger {
@@ -483,14 +491,13 @@ mod tests {
     }
 
     #[test]
-    fn require_tls_is_refused_not_downgraded() {
+    fn require_tls_is_honoured_not_downgraded() {
         let pg = Postgres {
-            sslmode: SslMode::Require,
+            sslmode: crate::inventory::SslMode::Require,
             ..Postgres::default()
         };
-        assert!(matches!(
-            ConnectionSettings::from_inventory(&pg),
-            Err(WorkloadError::TlsUnsupported)
-        ));
+        let s = ConnectionSettings::from_inventory(&pg).expect("require needs no file");
+        let cfg = s.config(&[Endpoint::new("10.0.0.1", 5432)]);
+        assert_eq!(cfg.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
     }
 }

@@ -44,7 +44,7 @@ impl Reader {
     }
 
     async fn read_once(&self, config: &tokio_postgres::Config) -> Option<String> {
-        let c = conn::connect(config, self.settings.connect_timeout)
+        let c = conn::connect(config, &self.settings.tls, self.settings.connect_timeout)
             .await
             .ok()?;
         let sql = "SELECT coalesce(host(inet_server_addr()) || ':' || inet_server_port(), 'local')";

@@ -76,7 +76,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 impl ScratchServer {
     /// The directory holding `initdb`, `pg_ctl`, ...: `$PGCHAOS_PG_BIN`, else the newest
     /// `/usr/lib/postgresql/<major>/bin`.
-    pub fn bin_dir() -> Option<PathBuf> {
+    pub(crate) fn bin_dir() -> Option<PathBuf> {
         if let Some(p) = std::env::var_os("PGCHAOS_PG_BIN") {
             return Some(PathBuf::from(p));
         }
@@ -91,11 +91,6 @@ impl ScratchServer {
             .collect();
         found.sort();
         found.pop().map(|(_, p)| p)
-    }
-
-    /// Whether a server can be created here (binaries found).
-    pub fn available() -> bool {
-        Self::bin_dir().is_some()
     }
 
     /// Creates and starts a new server; `settings` are extra `postgresql.conf` lines

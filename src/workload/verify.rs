@@ -13,7 +13,7 @@ use crate::results::{ReplicaCheck, WorkloadResult};
 
 /// How long [`verify`] waits for a replica to replay the leader's WAL position before
 /// reading it anyway (and reporting it as not caught up).
-pub const CATCH_UP_DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const CATCH_UP_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Interval between two catch-up checks on a replica.
 const CATCH_UP_POLL: Duration = Duration::from_millis(100);
@@ -109,17 +109,6 @@ pub async fn verify(
     Ok(result)
 }
 
-/// Reads the rows of the ledger's run and scenario on one server (empty when the table
-/// does not exist there).
-pub async fn read_rows(
-    endpoint: &Endpoint,
-    settings: &ConnectionSettings,
-    ledger: &Ledger,
-) -> Result<Vec<Row>, WorkloadError> {
-    let c = connect(endpoint, settings).await?;
-    rows(&c, endpoint, settings, ledger).await
-}
-
 async fn read_replica(
     ep: &Endpoint,
     settings: &ConnectionSettings,
@@ -163,7 +152,7 @@ async fn read_replica(
 
 async fn connect(ep: &Endpoint, settings: &ConnectionSettings) -> Result<Conn, WorkloadError> {
     let config = settings.config(std::slice::from_ref(ep));
-    conn::connect(&config, settings.connect_timeout)
+    conn::connect(&config, &settings.tls, settings.connect_timeout)
         .await
         .map_err(|e| match e {
             conn::ConnectError::Pg(source) => WorkloadError::Connect {

@@ -21,7 +21,7 @@ pub(super) async fn prepare_table(
 ) -> Result<i64, WorkloadError> {
     let where_ = target.to_string();
     let bound = target.connect_bound(settings);
-    let c = match conn::connect(&target.config(settings), bound).await {
+    let c = match conn::connect(&target.config(settings), &settings.tls, bound).await {
         Ok(c) => c,
         Err(conn::ConnectError::Pg(source)) => {
             return Err(WorkloadError::Connect {
@@ -195,7 +195,7 @@ impl Writer {
         bound: Duration,
         sql: &str,
     ) -> Result<(Conn, Statement), String> {
-        let c = conn::connect(config, bound)
+        let c = conn::connect(config, &self.settings.tls, bound)
             .await
             .map_err(|e| e.describe())?;
         let t = self.settings.statement_timeout;

@@ -1,8 +1,9 @@
-//! Pure helpers on WAL positions and timelines, shared by the samplers and the checks.
+//! Pure helpers on WAL positions and timelines, shared by the samplers, the Patroni model
+//! and the checks.
 
 /// Parses a PostgreSQL LSN (`0/3000060`, hexadecimal high and low 32-bit halves) into a
 /// byte position. `None` for anything else (including Patroni's `"unknown"`).
-pub fn lsn_to_u64(lsn: &str) -> Option<u64> {
+pub(crate) fn lsn_to_u64(lsn: &str) -> Option<u64> {
     let (hi, lo) = lsn.trim().split_once('/')?;
     if hi.is_empty() || lo.is_empty() || hi.len() > 8 || lo.len() > 8 {
         return None;
@@ -13,13 +14,14 @@ pub fn lsn_to_u64(lsn: &str) -> Option<u64> {
 }
 
 /// Formats a byte position as PostgreSQL writes an LSN (`0/3000060`).
-pub fn u64_to_lsn(pos: u64) -> String {
+#[cfg(test)]
+pub(crate) fn u64_to_lsn(pos: u64) -> String {
     format!("{:X}/{:X}", pos >> 32, pos & 0xFFFF_FFFF)
 }
 
 /// The timeline encoded in a WAL file name (`000000020000000000000003` is timeline 2),
 /// as `pg_walfile_name()` returns it.
-pub fn timeline_from_walfile(name: &str) -> Option<u64> {
+pub(crate) fn timeline_from_walfile(name: &str) -> Option<u64> {
     let name = name.trim();
     if name.len() != 24 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
@@ -29,7 +31,7 @@ pub fn timeline_from_walfile(name: &str) -> Option<u64> {
 
 /// A timeline as reported in text: a plain number (`3`), tolerating surrounding blanks,
 /// or a WAL file name. Timeline 0 does not exist and is refused.
-pub fn parse_timeline(text: &str) -> Option<u64> {
+pub(crate) fn parse_timeline(text: &str) -> Option<u64> {
     let t = text.trim();
     if t.is_empty() {
         return None;

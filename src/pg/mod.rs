@@ -1,13 +1,30 @@
-//! Short-lived PostgreSQL connections for SQL steps and probes, always bounded in time.
+//! How pgchaos connects to PostgreSQL: the credentials and TLS shared by every connection
+//! of a run ([`Credentials`], [`Tls`]), and short-lived connections for SQL steps and
+//! probes, always bounded in time.
+
+mod tls;
 
 use std::time::Duration;
 
-use crate::inventory::{Inventory, SslMode};
-use crate::secret::Secret;
+pub use tls::{Tls, TlsError};
+
+use crate::inventory::Inventory;
+use crate::secret::{Secret, SecretError};
+
+/// Why the connection settings of the inventory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The password could not be read.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The TLS settings are unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
 
 /// How to log in, shared by every connection of a run.
 #[derive(Clone, Debug)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     /// User.
     pub user: String,
     /// Database.
@@ -16,25 +33,28 @@ pub struct Credentials {
     pub password: Option<Secret>,
     /// Connect and query timeout.
     pub timeout: Duration,
+    /// `sslmode` and its TLS configuration.
+    pub tls: Tls,
 }
 
 impl Credentials {
-    /// From the inventory (the password reference is resolved by the caller).
-    pub fn new(inv: &Inventory, password: Option<Secret>) -> Self {
+    /// From the inventory (the password reference is resolved by the caller); reads the
+    /// root certificate file the TLS settings name.
+    pub(crate) fn new(inv: &Inventory, password: Option<Secret>) -> Result<Self, TlsError> {
         let p = &inv.cluster.postgres;
-        let _ = matches!(p.sslmode, SslMode::Disable);
-        Self {
+        Ok(Self {
             user: p.user.clone(),
             database: p.database.clone(),
             password,
             timeout: p.timeout.get().max(Duration::from_secs(2)),
-        }
+            tls: Tls::from_inventory(p)?,
+        })
     }
 }
 
 /// Why a query gave no answer.
 #[derive(Debug, thiserror::Error)]
-pub enum SqlError {
+pub(crate) enum SqlError {
     /// Connecting failed.
     #[error("failed to connect to {host}:{port}: {message}")]
     Connect {
@@ -69,7 +89,7 @@ pub enum SqlError {
 
 /// Runs `query` (simple protocol, may hold several statements) on host:port and returns the
 /// first column of the first row of the last statement that returned rows, as text.
-pub async fn query_first(
+pub(crate) async fn query_first(
     host: &str,
     port: u16,
     creds: &Credentials,
@@ -83,11 +103,12 @@ pub async fn query_first(
             .dbname(&creds.database)
             .connect_timeout(creds.timeout)
             .application_name("pgchaos");
+        creds.tls.apply(&mut cfg);
         if let Some(p) = &creds.password {
             cfg.password(p.expose());
         }
         let (client, conn) =
-            cfg.connect(tokio_postgres::NoTls)
+            cfg.connect(creds.tls.connector())
                 .await
                 .map_err(|e| SqlError::Connect {
                     host: host.into(),

@@ -1,0 +1,31 @@
+//! `reload`: reload Patroni's configuration (`POST /reload`).
+
+use super::{ApiCall, ApiNodeStep, Call, StepKind, StepResult, StepRunner, api_node_call};
+use crate::scenario::refs::TargetRef;
+
+pub(crate) struct Reload;
+
+impl StepKind for Reload {
+    const NAME: &'static str = "reload";
+    type Body = ApiNodeStep;
+
+    fn id(s: &ApiNodeStep) -> Option<&str> {
+        s.id.as_deref()
+    }
+
+    fn makes_http_call(_s: &ApiNodeStep) -> bool {
+        true
+    }
+
+    fn targets(s: &ApiNodeStep) -> Vec<TargetRef<'_>> {
+        vec![TargetRef::new("target", &s.target)]
+    }
+
+    fn describe(s: &ApiNodeStep) -> String {
+        format!("reload {}", s.target)
+    }
+
+    async fn execute<R: StepRunner>(s: &ApiNodeStep, _call: Call<'_>, run: &mut R) -> StepResult {
+        api_node_call(s, ApiCall::Reload, Self::describe(s), run).await
+    }
+}
