@@ -38,11 +38,21 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Patroni's leader key for `scope` under `namespace` (`/service` by default).
 pub(crate) fn leader_key(namespace: &str, scope: &str) -> String {
+    cluster_key(namespace, scope, "leader")
+}
+
+/// The key a member's HA loop writes its state to at the end of every cycle
+/// (patroni/ha.py `touch_member`).
+pub(crate) fn member_key(namespace: &str, scope: &str, member: &str) -> String {
+    cluster_key(namespace, scope, &format!("members/{member}"))
+}
+
+fn cluster_key(namespace: &str, scope: &str, leaf: &str) -> String {
     let ns = namespace.trim_matches('/');
     if ns.is_empty() {
-        format!("/{scope}/leader")
+        format!("/{scope}/{leaf}")
     } else {
-        format!("/{ns}/{scope}/leader")
+        format!("/{ns}/{scope}/{leaf}")
     }
 }
 
@@ -398,6 +408,11 @@ pub(crate) async fn read_leader_once(
     parse_range_cluster(&bytes).map_err(|e| format!("{url}: {e}"))
 }
 
+/// Reads `key` once from `endpoint`: its value, `None` when the key is absent.
+pub(crate) async fn read_value_once(endpoint: &str, key: &str) -> Result<Option<String>, String> {
+    read_leader_once(endpoint, key).await.map(|(_, v)| v)
+}
+
 /// int64 fields come as strings in proto3 JSON.
 fn as_i64(v: &Value) -> Option<i64> {
     match v {
@@ -458,6 +473,11 @@ mod tests {
 
     #[test]
     fn keys_follow_namespace() {
+        assert_eq!(
+            member_key("/service/", "demo", "pg1"),
+            "/service/demo/members/pg1"
+        );
+        assert_eq!(member_key("", "demo", "pg1"), "/demo/members/pg1");
         assert_eq!(leader_key("/service", "demo"), "/service/demo/leader");
         assert_eq!(leader_key("/service/", "demo"), "/service/demo/leader");
         assert_eq!(leader_key("pg", "demo"), "/pg/demo/leader");

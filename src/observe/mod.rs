@@ -18,7 +18,7 @@ mod rest;
 mod sql;
 
 pub(crate) use crate::patroni::MemberView;
-pub(crate) use dcs::{leader_key, read_leader_once, watch_events};
+pub(crate) use dcs::{leader_key, member_key, read_leader_once, read_value_once, watch_events};
 pub use observers::{ObserveConfig, Observers, SampleRate, sample_rates};
 pub use sql::{PgSettings, SqlReading, probe_once};
 

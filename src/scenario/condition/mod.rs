@@ -30,6 +30,7 @@ mod leader;
 mod leader_changes;
 mod member;
 mod patroni_restarted;
+mod paused;
 mod pending_restart;
 mod postgres_restarted;
 mod postgres_running;
@@ -283,6 +284,9 @@ conditions! {
     Sql(SqlCond) = sql::Sql,
     /// Patroni's `pending_restart` flag on members.
     PendingRestart(NodeBoolCond) = pending_restart::PendingRestart,
+    /// Whether a member's HA loop runs in maintenance mode, by its own member key (the
+    /// configuration it last loaded, not what was written to the DCS).
+    Paused(NodeBoolCond) = paused::Paused,
     /// A PostgreSQL setting's value on members (`SHOW name`).
     Setting(SettingCond) = setting::Setting,
     /// Whether PostgreSQL processes run on the node (asked over SSH with `pgrep`).
@@ -368,6 +372,7 @@ mod tests {
                 "haproxy",
                 "etcd",
                 "sql",
+                "paused",
                 "setting",
                 "postgres_running",
                 "postgres_restarted",
