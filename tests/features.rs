@@ -58,105 +58,123 @@ fn step_index(path: &str, because: &str) -> u64 {
     panic!("{path}: no step because {because:?}")
 }
 
-const PST: &str = "scenarios/features/primary-start-timeout-zero.yml";
+/// One feature, on and off.
+struct Feature {
+    /// The scenario, which switches the feature on.
+    path: &'static str,
+    /// A short name for report directories.
+    name: &'static str,
+    /// Text replacements that leave the feature off.
+    off: &'static [(&'static str, &'static str)],
+    /// The `because` (a prefix) of the steps where the run without the feature may fail
+    /// first: the expectations the feature is for.
+    fails_at: &'static [&'static str],
+}
+
+/// Runs the scenario (it must pass) and its variant without the feature (it must fail,
+/// first at one of `fails_at`); returns both scenario results.
+fn on_and_off(f: &Feature) -> (serde_json::Value, serde_json::Value) {
+    let (out, on) = run_on_lab(f.path, &format!("{}-on", f.name));
+    assert_eq!(on["verdict"], "passed", "{}\n{on}", text(&out));
+    let path = variant(f.path, &format!("{}-off", f.name), f.off);
+    let (out, off) = run_on_lab(&path, &format!("{}-off", f.name));
+    assert_eq!(off["verdict"], "failed", "{}\n{off}", text(&out));
+    let expected: Vec<u64> = f.fails_at.iter().map(|b| step_index(f.path, b)).collect();
+    let failed = failed_steps(&off);
+    assert!(
+        failed.first().is_some_and(|s| expected.contains(s)),
+        "{}: the first failed check (steps {failed:?}) is not at steps {expected:?}\n{off}",
+        f.name
+    );
+    (on, off)
+}
 
 #[test]
 fn primary_start_timeout_zero_fails_over_and_the_default_restarts_in_place() {
     if skip_unless(&[Need::Root]) {
         return;
     }
-    let (out, s) = run_on_lab(PST, "pst-zero");
-    assert_eq!(s["verdict"], "passed", "{}\n{s}", text(&out));
-
-    // The same scenario with `primary_start_timeout` left at its default (300 s): Patroni
-    // starts the crashed primary again in place and the failover never comes.
-    let off = variant(
-        PST,
-        "pst-default",
-        &[(
+    // Left at its default (300 s), Patroni starts the crashed primary again in place and
+    // the failover never comes.
+    on_and_off(&Feature {
+        path: "scenarios/features/primary-start-timeout-zero.yml",
+        name: "pst",
+        off: &[(
             "patch: { primary_start_timeout: 0, pause: true }",
             "patch: { pause: true }",
         )],
-    );
-    let (out, s) = run_on_lab(&off, "pst-default");
-    assert_eq!(s["verdict"], "failed", "{}\n{s}", text(&out));
-    let failover = step_index(PST, "the leader finds PostgreSQL crashed");
-    let failed = failed_steps(&s);
-    assert_eq!(
-        failed.first(),
-        Some(&failover),
-        "the first failed check is not the failover's: {failed:?}\n{s}"
-    );
+        fails_at: &["the leader finds PostgreSQL crashed"],
+    });
 }
-
-const PAUSE: &str = "scenarios/features/pause-stop-patroni-on-leader.yml";
 
 #[test]
 fn paused_a_stopped_patroni_leaves_its_primary_running_and_managed_it_does_not() {
     if skip_unless(&[Need::Root]) {
         return;
     }
-    let (out, s) = run_on_lab(PAUSE, "pause-on");
-    assert_eq!(s["verdict"], "passed", "{}\n{s}", text(&out));
-
     // Not paused, the same stop of Patroni shuts PostgreSQL down on the leader
     // (patroni/ha.py `Ha.shutdown`) and a replica takes over.
-    let off = variant(
-        PAUSE,
-        "pause-off",
-        &[
+    on_and_off(&Feature {
+        path: "scenarios/features/pause-stop-patroni-on-leader.yml",
+        name: "pause",
+        off: &[
             ("patch: { pause: true }", "patch: { pause: null }"),
             (
                 "paused: { node: members, is: true }",
                 "paused: { node: members, is: false }",
             ),
         ],
-    );
-    let (out, s) = run_on_lab(&off, "pause-off");
-    assert_eq!(s["verdict"], "failed", "{}\n{s}", text(&out));
-    let paused_hold = step_index(PAUSE, "paused, nobody is promoted");
-    let failed = failed_steps(&s);
-    assert_eq!(
-        failed.first(),
-        Some(&paused_hold),
-        "the first failed check is not the paused hold's: {failed:?}\n{s}"
-    );
+        fails_at: &["paused, nobody is promoted"],
+    });
 }
-
-const STRICT: &str = "scenarios/features/sync-strict-replicas-stopped.yml";
 
 #[test]
 fn strict_synchronous_mode_holds_commits_and_plain_synchronous_mode_lets_them_proceed() {
     if skip_unless(&[Need::Root]) {
         return;
     }
-    let (out, s) = run_on_lab(STRICT, "strict-on");
-    assert_eq!(s["verdict"], "passed", "{}\n{s}", text(&out));
-    // Commits waited, and were not acknowledged while they waited.
-    assert!(
-        s["workload"]["unknown"].as_u64().unwrap_or(0) > 0,
-        "no write waited: {}",
-        s["workload"]
-    );
-
     // `synchronous_mode` alone: the leader goes standalone and the commits proceed.
-    let off = variant(
-        STRICT,
-        "strict-off",
-        &[(
+    let (on, _) = on_and_off(&Feature {
+        path: "scenarios/features/sync-strict-replicas-stopped.yml",
+        name: "strict",
+        off: &[(
             "patch: { synchronous_mode: true, synchronous_mode_strict: true }",
             "patch: { synchronous_mode: true }",
         )],
-    );
-    let (out, s) = run_on_lab(&off, "strict-off");
-    assert_eq!(s["verdict"], "failed", "{}\n{s}", text(&out));
-    let waits = step_index(STRICT, "with no synchronous standby left");
-    let keeps_waiting = step_index(STRICT, "strict mode never switches");
-    let failed = failed_steps(&s);
+        fails_at: &[
+            "with no synchronous standby left",
+            "strict mode never switches",
+        ],
+    });
+    // Commits waited, and were not acknowledged while they waited.
     assert!(
-        failed
-            .first()
-            .is_some_and(|f| *f == waits || *f == keeps_waiting),
-        "the first failed check is not about waiting commits: {failed:?}\n{s}"
+        on["workload"]["unknown"].as_u64().unwrap_or(0) > 0,
+        "no write waited: {}",
+        on["workload"]
+    );
+}
+
+#[test]
+fn maximum_lag_on_failover_keeps_lagging_replicas_from_leading_and_raised_it_does_not() {
+    if skip_unless(&[Need::Root]) {
+        return;
+    }
+    // Raised past the lag: a replica takes the expired lock, without the writes it never
+    // received.
+    let (_, off) = on_and_off(&Feature {
+        path: "scenarios/features/max-lag-no-promotion.yml",
+        name: "max-lag",
+        off: &[(
+            "maximum_lag_on_failover: 1048576, pause: true",
+            "maximum_lag_on_failover: 1073741824, pause: true",
+        )],
+        fails_at: &["the leader key expires", "every replica is further behind"],
+    });
+    assert!(
+        off["workload"]["lost"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty()),
+        "the lagging replica was promoted and nothing was lost: {}",
+        off["workload"]
     );
 }
