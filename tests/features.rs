@@ -178,3 +178,66 @@ fn maximum_lag_on_failover_keeps_lagging_replicas_from_leading_and_raised_it_doe
         off["workload"]
     );
 }
+
+const SCHEDULED: &str = "scenarios/features/scheduled-switchover.yml";
+
+/// Whether `patronictl list` on `node` shows a scheduled switchover.
+fn switchover_pending(node: &str) -> bool {
+    let o = on_node(node, "patronictl -c /etc/patroni/config.yml list");
+    assert!(o.status.success(), "patronictl list: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).contains("Switchover scheduled at:")
+}
+
+#[test]
+fn a_scheduled_switchover_waits_for_its_time_and_is_cancelled_when_the_scenario_fails_first() {
+    if skip_unless(&[Need::Root]) {
+        return;
+    }
+    // Unscheduled, the same switchover happens at once and the hold fails.
+    on_and_off(&Feature {
+        path: SCHEDULED,
+        name: "scheduled",
+        off: &[(", scheduled_in: 40s", "")],
+        fails_at: &["the leader waits for the scheduled time"],
+    });
+
+    // A scenario that fails before the time (here its hold asks for the impossible) leaves
+    // no order behind: the undo cancelled it.
+    let failing = variant(
+        SCHEDULED,
+        "scheduled-cancelled",
+        &[(
+            "        - leader_changes: { at_most: 0 }\n",
+            "        - leader_changes: { at_most: 0 }\n        - leader: { is: candidate }\n",
+        )],
+    );
+    let (out, s) = run_on_lab(&failing, "scheduled-cancelled");
+    assert_eq!(s["verdict"], "failed", "{}\n{s}", text(&out));
+    let undo = s["events"]
+        .as_array()
+        .and_then(|es| {
+            es.iter().find(|e| {
+                e["kind"] == "undo"
+                    && e["description"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("scheduled switchover"))
+            })
+        })
+        .cloned();
+    assert!(
+        undo.is_some(),
+        "no cancel among the events: {}",
+        s["events"]
+    );
+    for node in ["pg1", "pg2", "pg3"] {
+        assert!(
+            !switchover_pending(node),
+            "{node} still shows a scheduled switchover after the failed run"
+        );
+    }
+    assert_eq!(
+        s["before"]["leader"], s["after"]["leader"],
+        "the leader moved: {} -> {}",
+        s["before"], s["after"]
+    );
+}

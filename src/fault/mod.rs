@@ -36,6 +36,7 @@ mod netfilter;
 mod partition;
 pub(crate) mod pending;
 pub(crate) mod runlock;
+pub(crate) mod scheduled_switchover;
 mod sh;
 pub(crate) mod undo;
 

@@ -396,15 +396,22 @@ impl PatroniClient {
         leader: Option<&str>,
         candidate: Option<&str>,
     ) -> Result<ApiResponse, ApiError> {
-        let mut body = serde_json::Map::new();
-        if let Some(l) = leader {
-            body.insert("leader".into(), json!(l));
-        }
-        if let Some(c) = candidate {
-            body.insert("candidate".into(), json!(c));
-        }
-        self.operation(Method::POST, on, "/switchover", &Value::Object(body))
-            .await
+        let body = switchover_body(leader, candidate, None);
+        self.operation(Method::POST, on, "/switchover", &body).await
+    }
+
+    /// `POST /switchover` with `scheduled_at`: Patroni (3.0 and 4.x) answers 202 and its
+    /// leader performs the switchover at that time, by its own clock
+    /// (`Ha.should_run_scheduled_action` sleeps until it when it is less than a loop away).
+    pub(crate) async fn scheduled_switchover(
+        &self,
+        on: &Node,
+        leader: Option<&str>,
+        candidate: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ApiResponse, ApiError> {
+        let body = switchover_body(leader, candidate, Some(at));
+        self.operation(Method::POST, on, "/switchover", &body).await
     }
 
     /// `POST /failover` to `candidate` (Patroni requires a candidate for failover).
@@ -498,10 +505,49 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}...", &s[..end])
 }
 
+/// The body of `POST /switchover`; `scheduled_at` as ISO 8601 with its offset (Patroni
+/// refuses a time without one).
+fn switchover_body(
+    leader: Option<&str>,
+    candidate: Option<&str>,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Value {
+    let mut body = serde_json::Map::new();
+    if let Some(l) = leader {
+        body.insert("leader".into(), json!(l));
+    }
+    if let Some(c) = candidate {
+        body.insert("candidate".into(), json!(c));
+    }
+    if let Some(t) = at {
+        body.insert(
+            "scheduled_at".into(),
+            json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)),
+        );
+    }
+    Value::Object(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::inventory::Role;
+
+    #[test]
+    fn a_scheduled_switchover_names_its_time_with_an_offset() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-02T16:40:05.750Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let b = switchover_body(Some("pg1"), None, Some(at));
+        assert_eq!(
+            b,
+            json!({"leader": "pg1", "scheduled_at": "2026-12-02T16:40:05+00:00"})
+        );
+        assert_eq!(
+            switchover_body(Some("pg1"), Some("pg2"), None),
+            json!({"leader": "pg1", "candidate": "pg2"})
+        );
+    }
 
     fn inv(yaml: &str) -> Inventory {
         crate::inventory::parse(std::path::Path::new("t.yml"), yaml)

@@ -112,7 +112,7 @@ struct ScenarioView {
     /// Some attempt of this id passed and another did not.
     flaky: bool,
     verdict: &'static str,
-    /// Accepted risks that showed up (passed only because the inventory accepts them).
+    /// Accepted risks that showed up (not held against the verdict: the inventory accepts them).
     accepted_risks: Vec<String>,
     reason: Option<String>,
     tags: Vec<String>,

@@ -184,14 +184,14 @@ fn accepted_risks(o: &mut String, r: &RunResults) {
     if !accepted.is_empty() {
         let _ = writeln!(
             o,
-            "### ⚠️ Accepted risks (passed only because the inventory accepts them)
+            "### ⚠️ Accepted risks (seen, and not held against the verdict because the inventory accepts them)
 "
         );
         for s in accepted {
             for f in &s.accepted_risks {
                 let _ = writeln!(
                     o,
-                    "- **{}**: {} (accepted up to {}: {}): {}",
+                    "- **{}**: ACCEPTED RISK {} (accepted up to {}: {}): {}",
                     md(&fmt::scenario_label(s)),
                     md(&f.risk),
                     md(&f.bound),

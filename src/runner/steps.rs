@@ -183,6 +183,20 @@ impl Live<'_> {
     /// Runs inject commands in order, stopping at the first failure; also returns the
     /// nodes where the outcome is unknown (no exit status came back: the command may
     /// still run there), whose switch must stay armed.
+    /// The context of a record armed on a node by step `index` (a configuration change,
+    /// a scheduled switchover): a fresh fault number, and a switch that fires a margin
+    /// after the latest moment the scenario could still want it.
+    fn record_context(&self, index: usize) -> FaultContext<'_> {
+        FaultContext {
+            inventory: &self.engine.inventory,
+            run_id: &self.engine.config.run_id,
+            seq: self.engine.next_fault_seq(),
+            deadman_after: crate::scenario::budget::worst_from(self.scenario, index)
+                + self.engine.config.deadman_margin,
+            targets: &self.bindings,
+        }
+    }
+
     async fn run_inject(
         &self,
         cmds: &[NodeCommand],
@@ -900,18 +914,8 @@ impl StepRunner for Live<'_> {
     ) -> Result<(), StepError> {
         // On the node: a dead man's switch whose undo record restores the configuration
         // (cleanup runs it; it runs by itself if pgchaos disappears).
-        let seq = self.engine.next_fault_seq();
-        let deadman_after = crate::scenario::budget::worst_from(self.scenario, call.index)
-            + self.engine.config.deadman_margin;
-        let ctx = FaultContext {
-            inventory: &self.engine.inventory,
-            run_id: &self.engine.config.run_id,
-            seq,
-            deadman_after,
-            targets: &self.bindings,
-        };
-        let action =
-            fault::config::plan(&ctx, node, &patch).map_err(|e| StepError::Error(e.to_string()))?;
+        let action = fault::config::plan(&self.record_context(call.index), node, &patch)
+            .map_err(|e| StepError::Error(e.to_string()))?;
         let (armed, keep_switch) = self.run_inject(&action.inject, call.rec).await;
         let node_side = action.undo;
         if let Err(e) = armed {
@@ -955,6 +959,31 @@ impl StepRunner for Live<'_> {
             },
         });
         Ok(())
+    }
+
+    async fn cancel_switchover_later(
+        &mut self,
+        call: &mut crate::scenario::step::Call<'_>,
+        node: &str,
+    ) -> Result<(), StepError> {
+        let action = fault::scheduled_switchover::plan(&self.record_context(call.index), node)
+            .map_err(|e| StepError::Error(e.to_string()))?;
+        let (armed, keep_switch) = self.run_inject(&action.inject, call.rec).await;
+        if let Some(u) = action.undo {
+            // Registered even when arming failed: the switch may be armed (unknown
+            // outcome) and its cancel is idempotent.
+            self.undo_stack.push(PendingUndo {
+                fault_id: None,
+                fault: action.description,
+                keep_switch,
+                action: UndoAction::Remote(u),
+            });
+        }
+        armed.map_err(|e| {
+            StepError::Error(format!(
+                "the cancel of the scheduled switchover could not be armed on {node}, so it was not requested: {e}"
+            ))
+        })
     }
 
     async fn expect(

@@ -256,6 +256,14 @@ pub(crate) trait StepRunner {
         node: &str,
         patch: serde_json::Value,
     ) -> Result<(), StepError>;
+    /// Registers the cancel of a switchover about to be scheduled through `node` as an
+    /// undo, after arming it on that node (a dead man's switch, which cleanup finds).
+    /// Fails, and nothing may be requested, when it could not be armed.
+    async fn cancel_switchover_later(
+        &mut self,
+        call: &mut Call<'_>,
+        node: &str,
+    ) -> Result<(), StepError>;
     /// Records that an alternative outcome was taken at step `step` (and whether the
     /// remaining steps are not to run).
     fn alternative_taken(

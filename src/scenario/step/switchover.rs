@@ -3,7 +3,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Call, Patronictl, StepError, StepKind, StepResult, StepRunner, Via, check_response};
+use super::{
+    Call, CheckCx, Patronictl, StepError, StepKind, StepResult, StepRunner, Via, check_response,
+};
+use crate::duration::HumanDuration;
 use crate::results::EventKind;
 use crate::scenario::refs::TargetRef;
 
@@ -23,9 +26,17 @@ pub struct SwitchoverStep {
     /// Which node's API (or shell, for patronictl) receives the request (default: the leader).
     #[serde(default)]
     pub on: Option<String>,
-    /// Expected HTTP status (default 200); a refusal may be what is tested.
+    /// Expected HTTP status (default 200, or 202 when scheduled); a refusal may be what
+    /// is tested.
     #[serde(default)]
     pub expect_status: Option<u16>,
+    /// Schedule the switchover this long after the request (`scheduled_at`, to the
+    /// second, by the leader's clock): the request is answered at once and the leader
+    /// switches over at that time, not before. Until then the order is a fault of its
+    /// own: cancelled at the scenario's end, by the node's dead man's switch if pgchaos
+    /// disappears, or by `pgchaos cleanup`. REST only.
+    #[serde(default)]
+    pub scheduled_in: Option<HumanDuration>,
     /// A name, to refer to the response in `rest` conditions.
     #[serde(default)]
     pub id: Option<String>,
@@ -45,6 +56,26 @@ impl StepKind for Switchover {
         true
     }
 
+    fn check<'a>(s: &'a SwitchoverStep, cx: &mut CheckCx<'a, '_>) {
+        let Some(d) = &s.scheduled_in else {
+            return;
+        };
+        if d.get().is_zero() {
+            cx.zero(
+                "scheduled_in",
+                "`switchover.scheduled_in` is 0: accepted is a positive duration such as `30s` (leave it out for a switchover now)",
+            );
+        }
+        if s.via == Via::Patronictl {
+            let at = cx.base.key("via");
+            cx.c.err(
+                &at,
+                "a scheduled switchover (`scheduled_in`) is sent through the REST API only".into(),
+                Some("remove `via: patronictl`, or `scheduled_in`".into()),
+            );
+        }
+    }
+
     fn targets(s: &SwitchoverStep) -> Vec<TargetRef<'_>> {
         TargetRef::optional(&[
             ("leader", &s.leader),
@@ -55,7 +86,7 @@ impl StepKind for Switchover {
 
     fn describe(s: &SwitchoverStep) -> String {
         format!(
-            "switchover{}{} via {}",
+            "switchover{}{}{} via {}",
             s.leader
                 .as_ref()
                 .map(|l| format!(" from {l}"))
@@ -64,11 +95,19 @@ impl StepKind for Switchover {
                 .as_ref()
                 .map(|c| format!(" to {c}"))
                 .unwrap_or_default(),
+            s.scheduled_in
+                .as_ref()
+                .map(|d| format!(" scheduled in {d}"))
+                .unwrap_or_default(),
             s.via
         )
     }
 
-    async fn execute<R: StepRunner>(s: &SwitchoverStep, call: Call<'_>, run: &mut R) -> StepResult {
+    async fn execute<R: StepRunner>(
+        s: &SwitchoverStep,
+        mut call: Call<'_>,
+        run: &mut R,
+    ) -> StepResult {
         let leader = match &s.leader {
             Some(t) => Some(run.one(t)?),
             None => run.leader(),
@@ -83,16 +122,34 @@ impl StepKind for Switchover {
                 .clone()
                 .ok_or_else(|| StepError::Error("no leader to send the switchover to".into()))?,
         };
+        if s.scheduled_in.is_some() {
+            // No cancel armed, no order given.
+            run.cancel_switchover_later(&mut call, &on).await?;
+        }
         run.mark_first_fault();
         run.event(EventKind::Operation, Some(&on), Self::describe(s));
-        let expected = s.expect_status.unwrap_or(200);
+        let expected = s
+            .expect_status
+            .unwrap_or(if s.scheduled_in.is_some() { 202 } else { 200 });
         match s.via {
             Via::Rest => {
                 let n = run.node(&on)?;
-                let resp = run
-                    .client()
-                    .switchover(&n, leader.as_deref(), candidate.as_deref())
-                    .await;
+                let at = s.scheduled_in.as_ref().map(|d| {
+                    chrono::Utc::now() + chrono::Duration::from_std(d.get()).unwrap_or_default()
+                });
+                if let Some(at) = at {
+                    run.event(
+                        EventKind::Operation,
+                        Some(&on),
+                        format!("switchover scheduled at {}", at.to_rfc3339()),
+                    );
+                }
+                let client = run.client();
+                let (leader, candidate) = (leader.as_deref(), candidate.as_deref());
+                let resp = match at {
+                    Some(at) => client.scheduled_switchover(&n, leader, candidate, at).await,
+                    None => client.switchover(&n, leader, candidate).await,
+                };
                 check_response(run, s.id.as_deref(), resp, expected)
             }
             Via::Patronictl => {
