@@ -487,7 +487,10 @@ mod tests {
         });
         let id = s.id.clone();
         let md = render_summary(&r);
-        assert!(md.contains("passed only with an ACCEPTED RISK"), "{md}");
+        assert!(
+            md.contains("PASSED — 1 scenario(s) passed only with an ACCEPTED RISK"),
+            "{md}"
+        );
         assert!(
             md.contains(&format!("| `{id}` | ⚠️ passed with ACCEPTED RISK |")),
             "{md}"

@@ -38,7 +38,7 @@ fn heading(o: &mut String, r: &RunResults) {
     let (icon, note) = if accepted > 0 && r.outcome == RunOutcome::Passed {
         (
             "⚠️",
-            format!(" — {accepted} scenario(s) passed only with an ACCEPTED RISK"),
+            format!("{accepted} scenario(s) passed only with an ACCEPTED RISK"),
         )
     } else {
         (icon, String::new())
@@ -47,7 +47,12 @@ fn heading(o: &mut String, r: &RunResults) {
         o,
         "## {icon} pgchaos: {}{}\n",
         md(&fmt::outcome_line(&r.outcome)),
-        md(&note)
+        // `md` trims, so the separator stays outside it.
+        if note.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", md(&note))
+        }
     );
 
     let counts: Vec<String> = fmt::VERDICTS
