@@ -180,9 +180,6 @@ impl Live<'_> {
         Ok(None)
     }
 
-    /// Runs inject commands in order, stopping at the first failure; also returns the
-    /// nodes where the outcome is unknown (no exit status came back: the command may
-    /// still run there), whose switch must stay armed.
     /// The context of a record armed on a node by step `index` (a configuration change,
     /// a scheduled switchover): a fresh fault number, and a switch that fires a margin
     /// after the latest moment the scenario could still want it.
@@ -197,6 +194,9 @@ impl Live<'_> {
         }
     }
 
+    /// Runs inject commands in order, stopping at the first failure; also returns the
+    /// nodes where the outcome is unknown (no exit status came back: the command may
+    /// still run there), whose switch must stay armed.
     async fn run_inject(
         &self,
         cmds: &[NodeCommand],
