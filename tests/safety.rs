@@ -423,3 +423,157 @@ fn a_node_powered_off_before_its_undo_is_named_exit_3_and_cleanup_heals_it_later
         .unwrap_or(0);
     assert_eq!(left, 0, "the record of the owed undo is still there");
 }
+
+/// The IPv4 address of lab node `node` (its namespace's own address).
+fn node_ip(node: &str) -> String {
+    let ns = format!("{}{node}", lab_prefix());
+    let o = Command::new("ip")
+        .args(["-n", &ns, "-o", "-4", "addr", "show", "scope", "global"])
+        .output()
+        .expect("ip addr");
+    let s = String::from_utf8_lossy(&o.stdout);
+    s.split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("no address for {ns}: {s}"))
+        .to_owned()
+}
+
+/// pgchaos-tagged iptables rules in `node`'s namespace, read without SSH (the test cuts it).
+fn tagged_rules_in_netns(node: &str) -> Vec<String> {
+    let ns = format!("{}{node}", lab_prefix());
+    let o = Command::new("ip")
+        .args(["netns", "exec", &ns, "iptables", "-w", "5", "-S"])
+        .output()
+        .expect("iptables in the node's namespace");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.contains("pgchaos:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// This machine's packets to `ip`'s SSH port dropped, on pgchaos's side of the link, until
+/// dropped.
+struct SshCut(Vec<String>);
+
+impl SshCut {
+    fn new(ip: &str) -> Self {
+        let rule: Vec<String> = [
+            "OUTPUT",
+            "-d",
+            ip,
+            "-p",
+            "tcp",
+            "--dport",
+            "22",
+            "-m",
+            "comment",
+            "--comment",
+            "pgchaos-test-ssh-cut",
+            "-j",
+            "DROP",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let st = Command::new("iptables")
+            .args(["-w", "5", "-I"])
+            .args(&rule)
+            .status()
+            .expect("iptables on this machine");
+        assert!(st.success(), "could not cut SSH to {ip}");
+        SshCut(rule)
+    }
+}
+
+impl Drop for SshCut {
+    fn drop(&mut self) {
+        let _ = Command::new("iptables")
+            .args(["-w", "5", "-D"])
+            .args(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn ssh_cut_from_pgchaos_side_mid_fault_the_switch_heals_the_node_and_exit_3_names_it() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
+    let (lab, _guard) = lab();
+    let inv = lab.inventory.to_str().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let dir = report_dir("ssh-cut");
+    let mut child = Command::new(bin())
+        .args([
+            "run",
+            "tests/scenarios/long-block.yml",
+            "--inventory",
+            inv,
+            "--report-dir",
+            dir.to_str().unwrap(),
+            "--deadman-margin",
+            "5s",
+        ])
+        .env("PGCHAOS_STATE_DIR", state.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("failed to start pgchaos");
+    let mut victim = None;
+    assert!(
+        eventually(Duration::from_secs(120), || {
+            victim = PATRONI_NODES
+                .iter()
+                .copied()
+                .find(|n| !tagged_rules_in_netns(n).is_empty());
+            victim.is_some()
+        }),
+        "the block never appeared"
+    );
+    let victim = victim.unwrap();
+    // Mid-hold, pgchaos loses SSH to the node (its control connection included): the
+    // node itself is fine, only the harness cannot reach it any more.
+    let cut = SshCut::new(&node_ip(victim));
+    let status = wait_exit(&mut child, Duration::from_secs(300)).expect("pgchaos did not finish");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!("failed on {victim}")) && err.contains("NOT healed"),
+        "{err}"
+    );
+    assert!(err.contains("pgchaos cleanup --inventory"), "{err}");
+    // With SSH still cut, the node's own switch (armed before the block, its deadline the
+    // rest of the scenario plus the 5 s margin) removes the rule.
+    assert!(
+        eventually(Duration::from_secs(90), || tagged_rules_in_netns(victim)
+            .is_empty()),
+        "the dead man's switch did not heal {victim}: {:?}",
+        tagged_rules_in_netns(victim)
+    );
+    drop(cut);
+    // The undo pgchaos could not run is owed: cleanup runs it (a no-op by now) and forgets
+    // it; then a run starts cleanly.
+    let out = pgchaos_with_state(state.path(), &["cleanup", "--inventory", inv]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let left = std::fs::read_dir(state.path().join("pending"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "the record of the owed undo is still there");
+    let after = pgchaos_with_state(
+        state.path(),
+        &[
+            "run",
+            "scenarios/poc/haproxy-ports.yml",
+            "--inventory",
+            inv,
+            "--report-dir",
+            report_dir("after-ssh-cut").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(after.status.code(), Some(0), "{}", text(&after));
+}

@@ -509,20 +509,9 @@ async fn fill_from_nodes(
     transport: &Transport,
     offsets: &BTreeMap<String, FixedOffset>,
 ) {
-    let fmt = "%Y-%m-%d %H:%M:%S";
     let mut logs = Vec::new();
     for n in inv.nodes_with(Role::Patroni) {
-        let off = offsets.get(&n.name).copied().unwrap_or_else(utc);
-        let local = |t: DateTime<Utc>| t.with_timezone(&off).format(fmt).to_string();
-        let ops = inv.ops_for(n);
-        let cmd = crate::text::template::shell(
-            &ops.patroni_log,
-            &[
-                ("service", &ops.patroni_service),
-                ("since", &local(fault_at - chrono::Duration::seconds(1))),
-                ("until", &local(fault_at + chrono::Duration::seconds(300))),
-            ],
-        );
+        let cmd = log_window_command(&inv.ops_for(n), fault_at);
         if let Ok(o) = transport
             .run_with_timeout(&n.name, &cmd, Duration::from_secs(20))
             .await
@@ -531,6 +520,18 @@ async fn fill_from_nodes(
         }
     }
     set_promotion(s, fault_at, &logs, offsets);
+}
+
+/// The command printing a node's Patroni log from a second before the fault to five
+/// minutes after it. The log template's `{since}`/`{until}` are UTC whatever the node's
+/// time zone (the default template says so to journalctl); only the log's own
+/// timestamps are in the node's local time, and [`stamped`] reads those with its offset.
+fn log_window_command(ops: &crate::inventory::Ops, fault_at: DateTime<Utc>) -> String {
+    let utc = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    ops.patroni_log_command(
+        &utc(fault_at - chrono::Duration::seconds(1)),
+        &utc(fault_at + chrono::Duration::seconds(300)),
+    )
 }
 
 /// Start of the fault's command: the first command of the first step that ran one.
@@ -580,6 +581,22 @@ mod tests {
             plus_two[0].to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "2026-11-10T10:00:21.345Z"
         );
+    }
+
+    #[test]
+    fn the_log_window_is_asked_for_in_utc_whatever_the_node_zone() {
+        let inv = crate::inventory::parse(
+            std::path::Path::new("t.yml"),
+            "cluster: {scope: main}\nnodes:\n  - {name: pg1, host: h, roles: [patroni]}\n",
+        )
+        .unwrap()
+        .inventory;
+        let fault_at: DateTime<Utc> = "2026-11-10T12:00:00Z".parse().unwrap();
+        let cmd = log_window_command(&inv.ops_for(inv.node("pg1").unwrap()), fault_at);
+        // The default template says UTC to journalctl; the times it is given are UTC too
+        // (a node at +02:00 logs 14:00, but is asked for 11:59:59 UTC).
+        assert!(cmd.contains("2026-11-10 11:59:59 UTC"), "{cmd}");
+        assert!(cmd.contains("2026-11-10 12:05:00 UTC"), "{cmd}");
     }
 
     #[test]
