@@ -338,7 +338,7 @@ impl Engine {
         live.undo_all().await;
         // An undo that still failed stops the run (exit 3), interrupted or not: the
         // cluster is not in a state to take more faults, and someone must heal it.
-        let undo_failed = undo_exec::settle(self, &live.undo_failures);
+        let undo_failed = undo_exec::settle(self, &live.faults.undo_failures);
         if let Some(why) = &undo_failed {
             self.progress.line(&format!("  {why}"));
         }
@@ -350,7 +350,7 @@ impl Engine {
             Continuation::Continue
         };
         if self.cancel.is_cancelled() {
-            live.findings.push(Finding::Interrupted);
+            live.record.findings.push(Finding::Interrupted);
             cont = Continuation::Interrupted;
         }
         if let Some(why) = undo_failed {
@@ -372,7 +372,9 @@ impl Engine {
             .await;
         if let Err(why) = steady {
             let reason = format!("the cluster was not in steady state before the scenario: {why}");
-            live.findings.push(Finding::NotStarted(reason.clone()));
+            live.record
+                .findings
+                .push(Finding::NotStarted(reason.clone()));
             return Err(if self.cancel.is_cancelled() {
                 Continuation::Interrupted
             } else {
@@ -393,7 +395,9 @@ impl Engine {
             None
         };
         if let Err(e) = live.bind(etcd_leader.as_deref()) {
-            live.findings.push(Finding::NotStarted(e.to_string()));
+            live.record
+                .findings
+                .push(Finding::NotStarted(e.to_string()));
             return Err(Continuation::Continue);
         }
         Ok(())
@@ -405,16 +409,16 @@ impl Engine {
         let sc = live.scenario;
         for (i, step) in sc.steps.iter().enumerate() {
             if self.cancel.is_cancelled() {
-                live.findings.push(Finding::Interrupted);
+                live.record.findings.push(Finding::Interrupted);
                 live.skip_from(i);
                 break;
             }
-            let taken_before = live.alternatives_taken.len();
+            let taken_before = live.record.alternatives_taken.len();
             let outcome = match cancel::catch_panic(live.run_step(i, step)).await {
                 Ok(o) => o,
                 Err(msg) => {
                     // Internal error: record it and go on to the undo and the reports.
-                    live.findings.push(Finding::Step {
+                    live.record.findings.push(Finding::Step {
                         outcome: StepOutcome::Error,
                         reason: format!(
                             "internal error (pgchaos panicked) in step {}: {msg}",
@@ -433,12 +437,12 @@ impl Engine {
                 live.skip_from(i + 1);
                 break;
             }
-            if live.alternatives_taken.len() > taken_before {
+            if live.record.alternatives_taken.len() > taken_before {
                 // Why the documented outcome did not happen, as evidence beside the
                 // alternative taken.
                 live.diagnose(i).await;
             }
-            if let Some(name) = live.ended_by.clone() {
+            if let Some(name) = live.record.ended_by.clone() {
                 live.skip_for_alternative(i + 1, &name);
                 break;
             }
@@ -475,7 +479,7 @@ impl Engine {
                     observed: why,
                     at: Some(Utc::now()),
                 });
-                live.findings.push(Finding::Check(msg.clone()));
+                live.record.findings.push(Finding::Check(msg.clone()));
                 Continuation::NotSteady(msg)
             }
         }
