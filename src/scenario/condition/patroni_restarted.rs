@@ -14,6 +14,8 @@ pub(crate) struct PatroniRestarted;
 
 impl ConditionKind for PatroniRestarted {
     const NAME: &'static str = "patroni_restarted";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{node: a, is: true}";
     const PROBE: bool = true;
     type Body = NodeBoolCond;
 

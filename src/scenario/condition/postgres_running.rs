@@ -10,6 +10,8 @@ pub(crate) struct PostgresRunning;
 
 impl ConditionKind for PostgresRunning {
     const NAME: &'static str = "postgres_running";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{node: a, is: true}";
     const PROBE: bool = true;
     type Body = NodeBoolCond;
 

@@ -18,6 +18,8 @@ pub(crate) struct WatchdogReset;
 
 impl ConditionKind for WatchdogReset {
     const NAME: &'static str = "watchdog_reset";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{node: a, is: true}";
     const PROBE: bool = true;
     type Body = NodeBoolCond;
 
