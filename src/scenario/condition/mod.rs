@@ -169,6 +169,58 @@ pub(crate) struct Probe<'a> {
     pub redact: &'a (dyn Fn(&str) -> String + Sync),
 }
 
+/// What an SSH command gave back.
+pub(crate) type SshOutcome = Result<crate::transport::Output, crate::transport::TransportError>;
+
+/// One node's answer to a probe asked over SSH.
+pub(crate) struct NodeAnswer {
+    /// Whether the condition holds on this node.
+    pub holds: bool,
+    /// What was seen there, in words (nothing for a node left out).
+    pub seen: Option<String>,
+}
+
+impl NodeAnswer {
+    /// An answer with what was seen.
+    pub(crate) fn new(holds: bool, seen: String) -> Self {
+        Self {
+            holds,
+            seen: Some(seen),
+        }
+    }
+}
+
+impl Probe<'_> {
+    /// Asks every node bound to `target` over SSH, one after the other, and folds their
+    /// answers: the condition holds when a node is bound and every answer holds. `script`
+    /// gives a node's command (or its answer, when there is nothing to ask); `read` turns
+    /// what came back (with the time the command was sent) into the node's answer.
+    pub(crate) async fn ask_each_node(
+        &self,
+        target: &str,
+        timeout: std::time::Duration,
+        script: impl Fn(&str, Option<&crate::inventory::Node>) -> Result<String, NodeAnswer>,
+        read: impl Fn(&str, chrono::DateTime<chrono::Utc>, SshOutcome) -> NodeAnswer,
+    ) -> Eval {
+        let nodes = self.bindings.get(target).cloned().unwrap_or_default();
+        let mut holds = !nodes.is_empty();
+        let mut seen = Vec::new();
+        for name in &nodes {
+            let answer = match script(name, self.inventory.node(name)) {
+                Ok(cmd) => {
+                    let at = chrono::Utc::now();
+                    let out = self.transport.run_with_timeout(name, &cmd, timeout).await;
+                    read(name, at, out)
+                }
+                Err(answer) => answer,
+            };
+            holds &= answer.holds;
+            seen.extend(answer.seen);
+        }
+        Eval::new(holds, seen.join("; "))
+    }
+}
+
 /// A yes/no fact about a node.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
