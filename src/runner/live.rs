@@ -479,7 +479,8 @@ impl<'e> Live<'e> {
             .push(event(EventKind::Recovered, None, "steady state"));
     }
 
-    /// Evaluates state conditions now (probes are handled by the caller).
+    /// Stage 2: starts the scenario's workload, if it has one, through the entry point it
+    /// writes to; a workload that cannot start is recorded for the data checks.
     pub(crate) async fn start_workload(&mut self) {
         let Some(spec) = &self.scenario.workload else {
             return;
@@ -608,7 +609,8 @@ impl<'e> Live<'e> {
         }
     }
 
-    /// Assembles the result: split brain over the whole scenario, metrics, logs.
+    /// Stages 6 and 7, judge and record: the checks over the whole scenario's samples,
+    /// then the result with the verdict derived from everything found.
     pub(crate) async fn finish(
         mut self,
         started_at: DateTime<Utc>,
@@ -617,7 +619,18 @@ impl<'e> Live<'e> {
         self.fold();
         self.watchdog_resets(started_at).await;
         let samples = self.view.samples(&self.engine.timeline);
-        let samples = &samples[..];
+        let accepted_risks = self.judge(&samples).await;
+        self.record_result(started_at, attempt, &samples, accepted_risks)
+            .await
+    }
+
+    /// Split brain, timeline and divergence over the scenario's samples, each failed
+    /// check a finding (only when targets were bound: otherwise nothing ran). Returns the
+    /// accepted risks that happened.
+    async fn judge(
+        &mut self,
+        samples: &[crate::observe::Sample],
+    ) -> Vec<crate::results::AcceptedRiskFinding> {
         let (sb, accepted) = split_brain_check(
             samples,
             self.engine
@@ -645,6 +658,17 @@ impl<'e> Live<'e> {
                 self.record.checks.push(c);
             }
         }
+        accepted_risks
+    }
+
+    /// Assembles the result: metrics, logs, what was observed, and the verdict.
+    async fn record_result(
+        mut self,
+        started_at: DateTime<Utc>,
+        attempt: u32,
+        samples: &[crate::observe::Sample],
+        accepted_risks: Vec<crate::results::AcceptedRiskFinding>,
+    ) -> ScenarioResult {
         let mut metrics = metrics_from(
             self.view.tracker.changes(),
             self.faults.first_fault_at,

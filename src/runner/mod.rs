@@ -334,6 +334,7 @@ impl Engine {
         }
         live.start_workload().await;
         self.run_steps(&mut live).await;
+        // Stage 4: undo every fault still in place.
         self.status.phase("undo");
         live.undo_all().await;
         // An undo that still failed stops the run (exit 3), interrupted or not: the
@@ -357,6 +358,7 @@ impl Engine {
             cont = Continuation::Abort(why);
         }
         live.finish_workload().await;
+        // Stages 6 and 7: judge the whole scenario and record its result.
         (live.finish(started_at, attempt).await, cont)
     }
 
