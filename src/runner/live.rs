@@ -170,6 +170,49 @@ pub(crate) struct Record {
     pub(crate) ended_by: Option<String>,
 }
 
+impl Record {
+    /// Records the steps from `from` on as not run: an earlier step did not succeed.
+    pub(crate) fn skip_from(&mut self, steps: &[crate::scenario::Step], from: usize) {
+        for (i, step) in steps.iter().enumerate().skip(from) {
+            let now = Utc::now();
+            self.steps.push(StepRecord {
+                index: i,
+                kind: step.kind().into(),
+                description: step.describe(),
+                started_at: now,
+                finished_at: now,
+                outcome: StepOutcome::Skipped,
+                commands: vec![],
+                detail: Some("not run: an earlier step did not succeed".into()),
+            });
+        }
+    }
+
+    /// Records the steps from `from` as not run because an alternative outcome that ends
+    /// the scenario was taken (they follow the documented path).
+    pub(crate) fn skip_for_alternative(
+        &mut self,
+        steps: &[crate::scenario::Step],
+        from: usize,
+        name: &str,
+    ) {
+        let first = self.steps.len();
+        self.skip_from(steps, from);
+        for r in &mut self.steps[first..] {
+            r.detail = Some(format!(
+                "not run: the alternative outcome \"{name}\" was taken and ends the scenario"
+            ));
+        }
+    }
+
+    /// Records the return to steady state after undo.
+    pub(crate) fn recovered(&mut self) {
+        self.recovered_at = Some(Utc::now());
+        self.events
+            .push(event(EventKind::Recovered, None, "steady state"));
+    }
+}
+
 /// The workload handle while it runs, then what its verification found (workload stage).
 #[derive(Default)]
 pub(crate) struct Load {
@@ -437,46 +480,6 @@ impl<'e> Live<'e> {
             desc.join(" ")
         ));
         Ok(())
-    }
-
-    pub(crate) fn skip_from(&mut self, from: usize) {
-        for (i, step) in self.scenario.steps.iter().enumerate().skip(from) {
-            let now = Utc::now();
-            self.record.steps.push(StepRecord {
-                index: i,
-                kind: step.kind().into(),
-                description: step.describe(),
-                started_at: now,
-                finished_at: now,
-                outcome: StepOutcome::Skipped,
-                commands: vec![],
-                detail: Some("not run: an earlier step did not succeed".into()),
-            });
-        }
-    }
-
-    /// Records the steps from `from` as not run because an alternative outcome that ends
-    /// the scenario was taken (they follow the documented path).
-    pub(crate) fn skip_for_alternative(&mut self, from: usize, name: &str) {
-        let first = self.record.steps.len();
-        self.skip_from(from);
-        for r in &mut self.record.steps[first..] {
-            r.detail = Some(format!(
-                "not run: the alternative outcome \"{name}\" was taken and ends the scenario"
-            ));
-        }
-    }
-
-    pub(crate) fn add_check(&mut self, c: CheckResult) {
-        self.record.checks.push(c);
-    }
-
-    pub(crate) fn recovered(&mut self) {
-        let now = Utc::now();
-        self.record.recovered_at = Some(now);
-        self.record
-            .events
-            .push(event(EventKind::Recovered, None, "steady state"));
     }
 
     /// Stage 2: starts the scenario's workload, if it has one, through the entry point it

@@ -412,7 +412,7 @@ impl Engine {
         for (i, step) in sc.steps.iter().enumerate() {
             if self.cancel.is_cancelled() {
                 live.record.findings.push(Finding::Interrupted);
-                live.skip_from(i);
+                live.record.skip_from(&live.scenario.steps, i);
                 break;
             }
             let taken_before = live.record.alternatives_taken.len();
@@ -436,7 +436,7 @@ impl Engine {
                     // Evidence of what happened instead, before anything is undone.
                     live.diagnose(i).await;
                 }
-                live.skip_from(i + 1);
+                live.record.skip_from(&live.scenario.steps, i + 1);
                 break;
             }
             if live.record.alternatives_taken.len() > taken_before {
@@ -445,7 +445,8 @@ impl Engine {
                 live.diagnose(i).await;
             }
             if let Some(name) = live.record.ended_by.clone() {
-                live.skip_for_alternative(i + 1, &name);
+                live.record
+                    .skip_for_alternative(&live.scenario.steps, i + 1, &name);
                 break;
             }
         }
@@ -465,7 +466,7 @@ impl Engine {
             .await;
         match rec {
             Ok(()) => {
-                live.recovered();
+                live.record.recovered();
                 Continuation::Continue
             }
             Err(why) => {
@@ -473,7 +474,7 @@ impl Engine {
                     "the cluster did not return to steady state within {}: {why}",
                     sc.recovery.within
                 );
-                live.add_check(CheckResult {
+                live.record.checks.push(CheckResult {
                     name: "recovery".into(),
                     step: None,
                     passed: false,
