@@ -30,7 +30,7 @@ def edges():
                 text = text[: m.start()]
             text = re.sub(r"//[^\n]*", "", text)
             out.setdefault(top, set())
-            for m in re.finditer(r"crate::([a-z_]+)", text):
+            for m in re.finditer(r"crate::([a-z_0-9]+)", text):
                 if m.group(1) != top:
                     out[top].add(m.group(1))
     return out

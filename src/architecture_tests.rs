@@ -40,7 +40,7 @@ fn edges() -> BTreeMap<String, BTreeSet<String>> {
                     let rest = &line[i + 7..];
                     let m: String = rest
                         .chars()
-                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
                         .collect();
                     if !m.is_empty() && m != top {
                         set.insert(m);

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+mod base64;
 mod bench;
 mod check;
 pub mod cli;

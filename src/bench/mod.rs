@@ -46,6 +46,24 @@ pub(crate) enum BenchError {
     },
 }
 
+/// The session a bench observes through, as `run` opens it: the inventory's password
+/// resolved first.
+pub(crate) fn open_session(
+    inv: &Arc<Inventory>,
+    control_dir: &Path,
+) -> Result<crate::session::Session, BenchError> {
+    let password = inv
+        .cluster
+        .postgres
+        .password
+        .as_ref()
+        .map(|p| p.resolve())
+        .transpose()
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    crate::session::Session::open(inv.clone(), control_dir, password)
+        .map_err(|e| BenchError::Setup(format!("{e}")))
+}
+
 impl BenchError {
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         BenchError::Io {

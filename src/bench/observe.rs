@@ -14,8 +14,6 @@ use super::sysinfo::{self, CpuMeter, CpuUse, MachineLoad};
 use crate::inventory::{Inventory, Role};
 use crate::observe::{ObserveConfig, sample_rates};
 use crate::results::ObservationSource;
-use crate::secret::Secret;
-use crate::session::Session;
 
 /// One observation run: a cluster size, an interval, what was achieved and what it cost.
 #[derive(Clone, Debug, Serialize)]
@@ -124,16 +122,7 @@ pub(crate) async fn measure(
     interval: Duration,
     duration: Duration,
 ) -> Result<ObserveFigures, BenchError> {
-    let password: Option<Secret> = inv
-        .cluster
-        .postgres
-        .password
-        .as_ref()
-        .map(|p| p.resolve())
-        .transpose()
-        .map_err(|e| BenchError::Setup(e.to_string()))?;
-    let session = Session::open(inv.clone(), control_dir, password)
-        .map_err(|e| BenchError::Setup(format!("{e}")))?;
+    let session = super::open_session(&inv, control_dir)?;
     let members: Vec<String> = inv
         .nodes_with(Role::Patroni)
         .map(|n| n.name.clone())

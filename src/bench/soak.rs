@@ -12,8 +12,6 @@ use super::BenchError;
 use super::sysinfo::{self, CpuMeter, CpuUse, MachineLoad};
 use crate::inventory::{Inventory, Role};
 use crate::observe::ObserveConfig;
-use crate::secret::Secret;
-use crate::session::Session;
 
 /// How long one scenario window is held (pinned) before it is released and the next one
 /// starts: the seed matrix's scenarios take one to three minutes on the lab.
@@ -112,16 +110,7 @@ pub(crate) async fn measure(
     duration: Duration,
     every: Duration,
 ) -> Result<SoakFigures, BenchError> {
-    let password: Option<Secret> = inv
-        .cluster
-        .postgres
-        .password
-        .as_ref()
-        .map(|p| p.resolve())
-        .transpose()
-        .map_err(|e| BenchError::Setup(e.to_string()))?;
-    let session = Session::open(inv.clone(), control_dir, password)
-        .map_err(|e| BenchError::Setup(format!("{e}")))?;
+    let session = super::open_session(&inv, control_dir)?;
     let machine = MachineLoad::now();
     let observers = session.observe(ObserveConfig {
         interval,

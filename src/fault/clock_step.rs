@@ -61,15 +61,7 @@ pub(super) fn plan(s: &ClockStepStep, ctx: &FaultContext) -> Result<Action, Faul
              \x20 echo 'pgchaos: no clock step of this fault is left'\n\
              fi\n"
         );
-        pieces.push((
-            *node,
-            Piece {
-                inject,
-                undo: Some(undo),
-                deadman: true,
-                prelude: "",
-            },
-        ));
+        pieces.push((*node, Piece::undone(inject, undo)));
     }
     let on = names(&targets);
     let description = format!(

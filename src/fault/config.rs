@@ -29,8 +29,8 @@ pub(crate) fn plan(
         .node(node)
         .ok_or_else(|| FaultError::UnknownNode(node.to_owned()))?;
     let restore = restore_body(ctx.inventory, node, inverse);
-    let piece = Piece {
-        inject: format!(
+    let piece = Piece::undone(
+        format!(
             "echo {}
 ",
             shell_quote(&format!(
@@ -38,10 +38,8 @@ pub(crate) fn plan(
                 rule_tag(ctx.run_id, ctx.seq)
             ))
         ),
-        undo: Some(restore),
-        deadman: true,
-        prelude: "",
-    };
+        restore,
+    );
     Ok(assemble(
         ctx,
         "patch_config",

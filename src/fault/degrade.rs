@@ -196,15 +196,7 @@ pub(super) fn plan(s: &DegradeStep, ctx: &FaultContext) -> Result<Action, FaultE
             "pgc_rc=0\n{tc_undo}{}[ \"$pgc_rc\" -eq 0 ] && echo 'pgchaos: nothing of this fault is left'\nexit \"$pgc_rc\"\n",
             set.undo_lines()
         );
-        pieces.push((
-            *node,
-            Piece {
-                inject,
-                undo: Some(undo),
-                deadman: true,
-                prelude: FN_DEL_RULE,
-            },
-        ));
+        pieces.push((*node, Piece::undone(inject, undo).with_prelude(FN_DEL_RULE)));
     }
     let mut what = Vec::new();
     if let Some(l) = s.loss {

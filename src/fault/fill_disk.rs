@@ -79,15 +79,7 @@ pub(super) fn plan(s: &FillDiskStep, ctx: &FaultContext) -> Result<Action, Fault
              \x20 echo 'pgchaos: nothing written by this fault is left'\n\
              fi\n"
         );
-        pieces.push((
-            *node,
-            Piece {
-                inject,
-                undo: Some(undo),
-                deadman: true,
-                prelude: "",
-            },
-        ));
+        pieces.push((*node, Piece::undone(inject, undo)));
     }
     let what = match s.filesystem {
         FillWhat::Data => "the data directory's filesystem",

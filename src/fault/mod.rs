@@ -278,6 +278,33 @@ struct Piece {
     prelude: &'static str,
 }
 
+impl Piece {
+    /// A fault that leaves nothing to undo (a signal, a restart): no switch is armed.
+    fn once(inject: String) -> Self {
+        Self {
+            inject,
+            undo: None,
+            deadman: false,
+            prelude: "",
+        }
+    }
+
+    /// A fault undone by `undo`, which a dead man's switch also runs if pgchaos does not.
+    fn undone(inject: String, undo: String) -> Self {
+        Self {
+            inject,
+            undo: Some(undo),
+            deadman: true,
+            prelude: "",
+        }
+    }
+
+    /// The same piece with shell functions both its scripts need.
+    fn with_prelude(self, prelude: &'static str) -> Self {
+        Self { prelude, ..self }
+    }
+}
+
 /// Builds the action from one piece per node.
 fn assemble(
     ctx: &FaultContext,
@@ -424,17 +451,16 @@ fn signal(s: &SignalStep, ctx: &FaultContext) -> Result<Action, FaultError> {
             },
         };
         let piece = if s.signal == Signal::Stop {
-            Piece {
-                inject: format!(
+            Piece::undone(
+                format!(
                     "{}{}{}",
                     lookup.script(),
                     sh::record_stopped(&stem),
                     sh::send(sig)
                 ),
-                undo: Some(sh::resume_recorded(&stem)),
-                deadman: true,
-                prelude: sh::FN_START_TIME,
-            }
+                sh::resume_recorded(&stem),
+            )
+            .with_prelude(sh::FN_START_TIME)
         } else if let (true, Some(service)) = (terminating, daemon_service(&ops)) {
             restarts = true;
             let vars = op_vars(node, &ops, &service);
@@ -448,19 +474,12 @@ fn signal(s: &SignalStep, ctx: &FaultContext) -> Result<Action, FaultError> {
             } else {
                 (String::new(), String::new())
             };
-            Piece {
-                inject: format!("{hold}{}{}", lookup.script(), sh::send(sig)),
-                undo: Some(format!("{release}{}", ensure_started(node, &ops, &service))),
-                deadman: true,
-                prelude: "",
-            }
+            Piece::undone(
+                format!("{hold}{}{}", lookup.script(), sh::send(sig)),
+                format!("{release}{}", ensure_started(node, &ops, &service)),
+            )
         } else {
-            Piece {
-                inject: format!("{}{}", lookup.script(), sh::send(sig)),
-                undo: None,
-                deadman: false,
-                prelude: "",
-            }
+            Piece::once(format!("{}{}", lookup.script(), sh::send(sig)))
         };
         pieces.push((*node, piece));
     }
@@ -528,24 +547,14 @@ fn service(s: &ServiceStep, ctx: &FaultContext) -> Result<Action, FaultError> {
         let piece = match s.action {
             // A service left stopped is a broken node (a Patroni member missing, an etcd
             // member short of quorum): arm a switch that starts it again.
-            ServiceAction::Stop => Piece {
-                inject: format!("{}\n", render(&ops.service_stop, &vars)),
-                undo: Some(format!("{}\n", render(&ops.service_start, &vars))),
-                deadman: true,
-                prelude: "",
-            },
-            ServiceAction::Start => Piece {
-                inject: format!("{}\n", render(&ops.service_start, &vars)),
-                undo: None,
-                deadman: false,
-                prelude: "",
-            },
-            ServiceAction::Restart => Piece {
-                inject: format!("{}\n", render(&ops.service_restart, &vars)),
-                undo: None,
-                deadman: false,
-                prelude: "",
-            },
+            ServiceAction::Stop => Piece::undone(
+                format!("{}\n", render(&ops.service_stop, &vars)),
+                format!("{}\n", render(&ops.service_start, &vars)),
+            ),
+            ServiceAction::Start => Piece::once(format!("{}\n", render(&ops.service_start, &vars))),
+            ServiceAction::Restart => {
+                Piece::once(format!("{}\n", render(&ops.service_restart, &vars)))
+            }
         };
         service_name = name;
         pieces.push((*node, piece));
@@ -578,12 +587,12 @@ fn pg_ctl(s: &PgCtlStep, ctx: &FaultContext) -> Result<Action, FaultError> {
         .iter()
         .map(|node| {
             let ops = ctx.inventory.ops_for(node);
-            let piece = Piece {
-                inject: sh::pg_ctl_stop(&ops.postgres_user, &ops.bin_dir, &ops.data_dir, mode),
-                undo: None,
-                deadman: false,
-                prelude: "",
-            };
+            let piece = Piece::once(sh::pg_ctl_stop(
+                &ops.postgres_user,
+                &ops.bin_dir,
+                &ops.data_dir,
+                mode,
+            ));
             (*node, piece)
         })
         .collect();
@@ -597,15 +606,10 @@ fn reboot(s: &NodeStep, ctx: &FaultContext) -> Result<Action, FaultError> {
         .iter()
         .map(|node| {
             let ops = ctx.inventory.ops_for(node);
-            let piece = Piece {
-                inject: format!(
-                    "{}echo 'pgchaos: reboot starts in 1s'\n",
-                    sh::detached_later(&ops.reboot)
-                ),
-                undo: None,
-                deadman: false,
-                prelude: "",
-            };
+            let piece = Piece::once(format!(
+                "{}echo 'pgchaos: reboot starts in 1s'\n",
+                sh::detached_later(&ops.reboot)
+            ));
             (*node, piece)
         })
         .collect();

@@ -300,12 +300,7 @@ impl RuleSet {
             "pgc_rc=0\n{}[ \"$pgc_rc\" -eq 0 ] && echo 'pgchaos: no rule of this fault is left'\nexit \"$pgc_rc\"\n",
             self.undo_lines()
         );
-        Piece {
-            inject: self.inject_lines(),
-            undo: Some(undo),
-            deadman: true,
-            prelude: FN_DEL_RULE,
-        }
+        Piece::undone(self.inject_lines(), undo).with_prelude(FN_DEL_RULE)
     }
 }
 

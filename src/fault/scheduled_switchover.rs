@@ -20,21 +20,19 @@ pub(crate) fn plan(ctx: &FaultContext, node: &str) -> Result<Action, FaultError>
         .ok_or_else(|| FaultError::UnknownNode(node.to_owned()))?;
     let patronictl = ctx.inventory.ops_for(n).patronictl;
     let scope = &ctx.inventory.cluster.scope;
-    let piece = Piece {
-        inject: format!(
+    let piece = Piece::undone(
+        format!(
             "echo {}\n",
             shell_quote(&format!(
                 "pgchaos: the scheduled switchover {} is recorded here",
                 rule_tag(ctx.run_id, ctx.seq)
             ))
         ),
-        undo: Some(format!(
+        format!(
             "{patronictl} flush {} switchover --force || exit 1\n",
             shell_quote(scope)
-        )),
-        deadman: true,
-        prelude: "",
-    };
+        ),
+    );
     Ok(assemble(
         ctx,
         "scheduled_switchover",

@@ -186,30 +186,13 @@ impl Shared {
 
     /// Reads the key from `endpoint`: etcd's revision and the leader it names.
     async fn range(&self, endpoint: &str) -> Result<(i64, Option<String>), String> {
-        let url = format!("{}/v3/kv/range", endpoint.trim_end_matches('/'));
-        let body = json!({ "key": b64_encode(self.target.key.as_bytes()) });
-        let fut = async {
-            let resp = self
-                .http
-                .post(&url)
-                .timeout(REQUEST_TIMEOUT)
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| format!("{url}: {}", innermost(&e)))?;
-            let status = resp.status();
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| format!("{url}: {}", innermost(&e)))?;
-            if !status.is_success() {
-                return Err(format!("{url}: HTTP {}", status.as_u16()));
-            }
-            parse_range(&bytes).map_err(|e| format!("{url}: {e}"))
-        };
+        let fut = range_once(&self.http, endpoint, &self.target.key, parse_range);
         tokio::time::timeout(REQUEST_TIMEOUT + Duration::from_millis(100), fut)
             .await
-            .map_err(|_| format!("{url}: no answer within {REQUEST_TIMEOUT:?}"))?
+            .map_err(|_| {
+                let url = range_url(endpoint);
+                format!("{url}: no answer within {REQUEST_TIMEOUT:?}")
+            })?
     }
 }
 
@@ -270,7 +253,7 @@ async fn watch(shared: Arc<Shared>) {
 async fn stream(shared: &Shared, endpoint: &str, start: i64) -> Result<(), String> {
     let url = format!("{}/v3/watch", endpoint.trim_end_matches('/'));
     let body = json!({ "create_request": {
-        "key": b64_encode(shared.target.key.as_bytes()),
+        "key": crate::base64::encode(shared.target.key.as_bytes()),
         "start_revision": start.to_string(),
     }});
     let mut resp = shared
@@ -335,7 +318,7 @@ pub(crate) fn watch_events(msg: &Value) -> Result<Vec<(i64, Option<String>)>, St
         } else {
             kv.and_then(|k| k.get("value"))
                 .and_then(Value::as_str)
-                .and_then(b64_decode)
+                .and_then(crate::base64::decode)
                 .and_then(|v| String::from_utf8(v).ok())
         };
         out.push((rev, leader));
@@ -357,7 +340,7 @@ pub(crate) fn parse_range(body: &[u8]) -> Result<(i64, Option<String>), String> 
         .and_then(|a| a.first())
         .and_then(|kv| kv.get("value"))
         .and_then(Value::as_str)
-        .and_then(b64_decode)
+        .and_then(crate::base64::decode)
         .and_then(|v| String::from_utf8(v).ok());
     Ok((rev, leader))
 }
@@ -379,21 +362,24 @@ pub(crate) fn parse_range_cluster(body: &[u8]) -> Result<(String, Option<String>
     Ok((id, leader))
 }
 
-/// Reads `key` once from `endpoint`: the etcd cluster id and the leader it names.
-pub(crate) async fn read_leader_once(
+/// The URL of etcd's v3 range read on `endpoint`.
+fn range_url(endpoint: &str) -> String {
+    format!("{}/v3/kv/range", endpoint.trim_end_matches('/'))
+}
+
+/// One `POST /v3/kv/range` of `key` on `endpoint`, its answer read by `parse`; every
+/// error names the URL.
+async fn range_once<T>(
+    http: &reqwest::Client,
     endpoint: &str,
     key: &str,
-) -> Result<(String, Option<String>), String> {
-    let url = format!("{}/v3/kv/range", endpoint.trim_end_matches('/'));
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .connect_timeout(REQUEST_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| format!("failed to build the etcd client: {e}"))?;
+    parse: impl FnOnce(&[u8]) -> Result<T, String>,
+) -> Result<T, String> {
+    let url = range_url(endpoint);
     let resp = http
         .post(&url)
-        .json(&json!({ "key": b64_encode(key.as_bytes()) }))
+        .timeout(REQUEST_TIMEOUT)
+        .json(&json!({ "key": crate::base64::encode(key.as_bytes()) }))
         .send()
         .await
         .map_err(|e| format!("{url}: {}", innermost(&e)))?;
@@ -405,7 +391,21 @@ pub(crate) async fn read_leader_once(
     if !status.is_success() {
         return Err(format!("{url}: HTTP {}", status.as_u16()));
     }
-    parse_range_cluster(&bytes).map_err(|e| format!("{url}: {e}"))
+    parse(&bytes).map_err(|e| format!("{url}: {e}"))
+}
+
+/// Reads `key` once from `endpoint`: the etcd cluster id and the leader it names.
+pub(crate) async fn read_leader_once(
+    endpoint: &str,
+    key: &str,
+) -> Result<(String, Option<String>), String> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(REQUEST_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| format!("failed to build the etcd client: {e}"))?;
+    range_once(&http, endpoint, key, parse_range_cluster).await
 }
 
 /// Reads `key` once from `endpoint`: its value, `None` when the key is absent.
@@ -420,43 +420,6 @@ fn as_i64(v: &Value) -> Option<i64> {
         Value::Number(n) => n.as_i64(),
         _ => None,
     }
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding (proto3 JSON's encoding of `bytes`).
-fn b64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn b64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for b in s.bytes().filter(|b| *b != b'=') {
-        let v = B64.iter().position(|c| *c == b)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }
 
 fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
@@ -482,18 +445,6 @@ mod tests {
         assert_eq!(leader_key("/service/", "demo"), "/service/demo/leader");
         assert_eq!(leader_key("pg", "demo"), "/pg/demo/leader");
         assert_eq!(leader_key("/", "demo"), "/demo/leader");
-    }
-
-    #[test]
-    fn base64_round_trips() {
-        for s in ["", "a", "ab", "abc", "/service/pgchaos-lab/leader"] {
-            let e = b64_encode(s.as_bytes());
-            assert_eq!(e.len() % 4, 0);
-            assert_eq!(b64_decode(&e).unwrap(), s.as_bytes(), "{s}");
-        }
-        assert_eq!(b64_encode(b"pg1"), "cGcx");
-        assert_eq!(b64_encode(b"ab"), "YWI=");
-        assert_eq!(b64_decode("?"), None);
     }
 
     #[test]

@@ -66,6 +66,18 @@ impl Default for PgSettings {
 }
 
 impl PgSettings {
+    /// The samplers' connection recipe.
+    fn login(&self) -> crate::pg::Login<'_> {
+        crate::pg::Login {
+            user: &self.user,
+            database: &self.database,
+            password: self.password.as_ref(),
+            tls: &self.tls,
+            connect_timeout: self.timeout,
+            application_name: "pgchaos-observer",
+        }
+    }
+
     /// The settings of the inventory's `cluster.postgres` section; reads the password now.
     pub fn from_inventory(inv: &Inventory) -> Result<Self, SetupError> {
         let p = &inv.cluster.postgres;
@@ -145,19 +157,8 @@ impl Drop for Conn {
 }
 
 async fn connect(host: &str, pg: &PgSettings) -> Result<Conn, String> {
-    let mut cfg = tokio_postgres::Config::new();
-    cfg.host(host)
-        .port(pg.port)
-        .user(&pg.user)
-        .dbname(&pg.database)
-        .application_name("pgchaos-observer")
-        .connect_timeout(pg.timeout)
-        .keepalives(true)
-        .keepalives_idle(Duration::from_secs(5));
-    pg.tls.apply(&mut cfg);
-    if let Some(p) = &pg.password {
-        cfg.password(p.expose());
-    }
+    let mut cfg = pg.login().config([(host, pg.port)]);
+    cfg.keepalives(true).keepalives_idle(Duration::from_secs(5));
     let fut = cfg.connect(pg.tls.connector());
     let (client, connection) = tokio::time::timeout(pg.timeout, fut)
         .await

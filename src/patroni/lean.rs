@@ -75,7 +75,7 @@ impl NodeHttp {
         if let Some((user, pass)) = auth {
             let cred = format!("{user}:{}", pass.expose());
             headers.push_str("Authorization: Basic ");
-            headers.push_str(&b64(cred.as_bytes()));
+            headers.push_str(&crate::base64::encode(cred.as_bytes()));
             headers.push_str("\r\n");
         }
         headers.push_str("\r\n");
@@ -364,35 +364,10 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn b64(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::net::TcpListener;
-
-    #[test]
-    fn basic_auth_is_base64() {
-        assert_eq!(b64(b"patroni:s3cret"), "cGF0cm9uaTpzM2NyZXQ=");
-        assert_eq!(b64(b"ab"), "YWI=");
-    }
 
     #[test]
     fn heads_and_framing() {

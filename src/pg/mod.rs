@@ -50,6 +50,61 @@ impl Credentials {
             tls: Tls::from_inventory(p)?,
         })
     }
+
+    /// The connection recipe of these credentials, shown as `application_name`.
+    pub(crate) fn login<'a>(&'a self, application_name: &'a str) -> Login<'a> {
+        Login {
+            user: &self.user,
+            database: &self.database,
+            password: self.password.as_ref(),
+            tls: &self.tls,
+            connect_timeout: self.timeout,
+            application_name,
+        }
+    }
+}
+
+/// The one PostgreSQL connection recipe: who logs in to which database, with which
+/// password and `sslmode`, how long connecting may take, and the name the connection
+/// shows in `pg_stat_activity`. Every connection pgchaos opens is configured by
+/// [`Login::config`], so the samplers, the workload and SQL steps cannot drift apart.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Login<'a> {
+    /// User.
+    pub(crate) user: &'a str,
+    /// Database.
+    pub(crate) database: &'a str,
+    /// Password, if any.
+    pub(crate) password: Option<&'a Secret>,
+    /// `sslmode` and its TLS configuration.
+    pub(crate) tls: &'a Tls,
+    /// Bound on establishing one connection (per host).
+    pub(crate) connect_timeout: Duration,
+    /// `application_name`.
+    pub(crate) application_name: &'a str,
+}
+
+impl Login<'_> {
+    /// A tokio-postgres configuration for these hosts, tried in order; connect with
+    /// `self.tls.connector()`.
+    pub(crate) fn config<'h>(
+        &self,
+        hosts: impl IntoIterator<Item = (&'h str, u16)>,
+    ) -> tokio_postgres::Config {
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.user(self.user)
+            .dbname(self.database)
+            .connect_timeout(self.connect_timeout)
+            .application_name(self.application_name);
+        self.tls.apply(&mut cfg);
+        if let Some(p) = self.password {
+            cfg.password(p.expose());
+        }
+        for (host, port) in hosts {
+            cfg.host(host).port(port);
+        }
+        cfg
+    }
 }
 
 /// Why a query gave no answer.
@@ -96,17 +151,7 @@ pub(crate) async fn query_first(
     query: &str,
 ) -> Result<Option<String>, SqlError> {
     let fut = async {
-        let mut cfg = tokio_postgres::Config::new();
-        cfg.host(host)
-            .port(port)
-            .user(&creds.user)
-            .dbname(&creds.database)
-            .connect_timeout(creds.timeout)
-            .application_name("pgchaos");
-        creds.tls.apply(&mut cfg);
-        if let Some(p) = &creds.password {
-            cfg.password(p.expose());
-        }
+        let cfg = creds.login("pgchaos").config([(host, port)]);
         let (client, conn) =
             cfg.connect(creds.tls.connector())
                 .await
@@ -152,5 +197,31 @@ fn short(e: &tokio_postgres::Error) -> String {
             }
             s
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recipe_sets_every_field_for_every_host_in_order() {
+        let (tls, password) = (Tls::default(), Secret::new("pw"));
+        let login = Login {
+            user: "u",
+            database: "d",
+            password: Some(&password),
+            tls: &tls,
+            connect_timeout: Duration::from_secs(3),
+            application_name: "pgchaos-test",
+        };
+        let cfg = login.config([("a", 5432), ("b", 5433)]);
+        assert_eq!(cfg.get_user(), Some("u"));
+        assert_eq!(cfg.get_dbname(), Some("d"));
+        assert_eq!(cfg.get_password(), Some(&b"pw"[..]));
+        assert_eq!(cfg.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        assert_eq!(cfg.get_application_name(), Some("pgchaos-test"));
+        assert_eq!(cfg.get_ports(), [5432, 5433]);
+        assert_eq!(cfg.get_hosts().len(), 2);
     }
 }

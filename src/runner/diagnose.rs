@@ -151,7 +151,7 @@ impl Live<'_> {
     /// Explains a failed expectation of step `failed` with evidence gathered now, before
     /// anything is undone, and adds it to the failed check and the scenario's reason.
     pub(crate) async fn diagnose(&mut self, failed: usize) {
-        let sent = sent_signals(&self.scenario.steps, &self.steps, failed);
+        let sent = sent_signals(&self.scenario.steps, &self.record.steps, failed);
         let mut findings = Vec::new();
         for s in &sent {
             let Some(node) = self.engine.inventory.node(&s.node) else {
@@ -172,9 +172,10 @@ impl Live<'_> {
                 )),
             }
         }
-        findings.push(leader_key_history(self.tracker.history()));
+        findings.push(leader_key_history(self.view.tracker.history()));
         let text = format!("observed instead: {}", findings.join("; "));
         if let Some(c) = self
+            .record
             .checks
             .iter_mut()
             .rev()
@@ -182,8 +183,8 @@ impl Live<'_> {
         {
             c.observed = format!("{} — {text}", c.observed);
         }
-        self.findings.annotate_last_step(&text);
-        self.events.push(super::event(
+        self.record.findings.annotate_last_step(&text);
+        self.record.events.push(super::event(
             crate::results::EventKind::Step,
             None,
             format!("diagnosis: {text}"),

@@ -248,22 +248,30 @@ mod tests {
     use super::*;
     use crate::results::Observation;
 
-    fn rest(ms: i64, node: &str, role: &str, tl: u64, leader: &str) -> Sample {
+    /// A reachable node's sample `ms` after the test's epoch, as `fill` completes it.
+    fn sample(ms: i64, node: &str, source: ObservationSource, fill: Observation) -> Sample {
         Sample {
             observation: Observation {
                 at: Utc.timestamp_millis_opt(1_700_000_000_000 + ms).unwrap(),
                 node: node.into(),
-                source: ObservationSource::Rest,
+                source,
                 reachable: true,
-                role: Some(role.into()),
-                state: Some("running".into()),
-                timeline: Some(tl),
-                cluster_leader: Some(leader.into()),
-                ..Default::default()
+                ..fill
             },
             members: None,
             cluster_json: None,
         }
+    }
+
+    fn rest(ms: i64, node: &str, role: &str, tl: u64, leader: &str) -> Sample {
+        let fill = Observation {
+            role: Some(role.into()),
+            state: Some("running".into()),
+            timeline: Some(tl),
+            cluster_leader: Some(leader.into()),
+            ..Default::default()
+        };
+        sample(ms, node, ObservationSource::Rest, fill)
     }
 
     /// Patroni 3.0.2 after SIGSTOP/SIGCONT of the leader's Patroni (scenarios/README.md).
@@ -314,18 +322,11 @@ mod tests {
     }
 
     fn dcs(ms: i64, leader: &str) -> Sample {
-        Sample {
-            observation: Observation {
-                at: Utc.timestamp_millis_opt(1_700_000_000_000 + ms).unwrap(),
-                node: "dcs".into(),
-                source: ObservationSource::Dcs,
-                reachable: true,
-                cluster_leader: Some(leader.into()),
-                ..Default::default()
-            },
-            members: None,
-            cluster_json: None,
-        }
+        let fill = Observation {
+            cluster_leader: Some(leader.into()),
+            ..Default::default()
+        };
+        sample(ms, "dcs", ObservationSource::Dcs, fill)
     }
 
     /// Patroni killed on the leader and kept down, then started again after the failover

@@ -54,85 +54,39 @@ pub(crate) struct UndoFailure {
     pub(crate) failure: crate::fault::undo::NodeFailure,
 }
 
-/// One scenario in progress.
-pub(crate) struct Live<'e> {
-    pub(crate) engine: &'e Engine,
-    pub(crate) scenario: &'e Scenario,
-    pub(crate) loaded: &'e LoadedScenario,
+/// What the observers saw of this scenario so far: the world folded from the timeline's
+/// samples, the leader changes, and the least healthy cluster state (observation stage).
+pub(crate) struct View {
     pub(crate) world: World,
     pub(crate) tracker: LeaderTracker,
     next_sample: usize,
     first_sample: usize,
     /// Keeps this scenario's samples in the timeline until the result is assembled.
     _window: crate::observe::TimelinePin,
-    pub(crate) bindings: Bindings,
-    pub(crate) responses: BTreeMap<String, RecordedResponse>,
-    pub(crate) leader_at_start: Option<String>,
-    pub(crate) timeline_at_start: Option<u64>,
-    pub(crate) undo_stack: Vec<PendingUndo>,
-    pub(crate) undo_failures: Vec<UndoFailure>,
-    pub(crate) steps: Vec<StepRecord>,
-    pub(crate) checks: Vec<CheckResult>,
-    pub(crate) events: Vec<Event>,
-    /// What the stages found; the verdict is computed from it when the result is assembled.
-    pub(crate) findings: Findings,
-    pub(crate) first_fault_at: Option<DateTime<Utc>>,
-    recovered_at: Option<DateTime<Utc>>,
-    before: ClusterState,
-    snapshot_before: Option<serde_json::Value>,
+    /// The cluster JSON with the fewest healthy members, and their count.
     worst: Option<(usize, serde_json::Value)>,
-    workload: Option<workload::Workload>,
-    workload_result: Option<WorkloadResult>,
-    workload_error: Option<String>,
-    /// When the scenario started (monotonic).
-    pub(crate) started: Instant,
-    /// Alternative outcomes taken (`expect ... or:`), by name.
-    pub(crate) alternatives_taken: Vec<String>,
-    /// The alternative outcome that ended the scenario early, if any.
-    pub(crate) ended_by: Option<String>,
 }
 
-impl<'e> Live<'e> {
-    pub(crate) fn new(engine: &'e Engine, loaded: &'e LoadedScenario) -> Self {
-        let window = engine.timeline.pin();
+impl View {
+    fn new(timeline: &crate::observe::Timeline, stale_after: Duration) -> Self {
+        let window = timeline.pin();
         let first = window.start();
         Self {
-            engine,
-            scenario: &loaded.scenario,
-            loaded,
-            world: World::new(engine.config.stale_after),
+            world: World::new(stale_after),
             tracker: LeaderTracker::new(None),
             next_sample: first,
             first_sample: first,
             _window: window,
-            bindings: Bindings::new(),
-            responses: BTreeMap::new(),
-            leader_at_start: None,
-            timeline_at_start: None,
-            undo_stack: Vec::new(),
-            undo_failures: Vec::new(),
-            steps: Vec::new(),
-            checks: Vec::new(),
-            events: Vec::new(),
-            findings: Findings::default(),
-            first_fault_at: None,
-            recovered_at: None,
-            before: ClusterState::default(),
-            snapshot_before: None,
             worst: None,
-            workload: None,
-            workload_result: None,
-            workload_error: None,
-            started: Instant::now(),
-            alternatives_taken: Vec::new(),
-            ended_by: None,
         }
     }
 
-    /// Folds every sample recorded since the last call into the world.
-    pub(crate) fn fold(&mut self) {
-        let new = self.engine.timeline.since(self.next_sample);
+    /// Folds every sample recorded since the last call into the world, and returns the
+    /// leader changes seen as events. The worst state is tracked once targets are bound.
+    fn fold(&mut self, timeline: &crate::observe::Timeline, bound: bool) -> Vec<Event> {
+        let new = timeline.since(self.next_sample);
         self.next_sample += new.len();
+        let mut events = Vec::new();
         for s in &new {
             self.world.apply(s);
             let leader = self.world.leader();
@@ -141,14 +95,14 @@ impl<'e> Live<'e> {
                 self.tracker.observe(s.observation.at, leader.clone());
             }
             if self.tracker.changes() > before {
-                self.events.push(Event {
+                events.push(Event {
                     at: s.observation.at,
                     kind: EventKind::NewLeader,
                     node: leader.clone(),
                     description: format!("new leader {}", leader.clone().unwrap_or_default()),
                 });
             }
-            if s.cluster_json.is_some() && self.leader_at_start.is_some() {
+            if s.cluster_json.is_some() && bound {
                 let healthy = self
                     .world
                     .members()
@@ -165,14 +119,258 @@ impl<'e> Live<'e> {
                 }
             }
         }
+        events
+    }
+
+    /// The samples folded so far for this scenario.
+    fn samples(&self, timeline: &crate::observe::Timeline) -> Vec<crate::observe::Sample> {
+        let mut samples = timeline.since(self.first_sample);
+        samples.truncate(
+            self.next_sample
+                .saturating_sub(self.first_sample)
+                .min(samples.len()),
+        );
+        samples
+    }
+}
+
+/// The targets bound and the state the scenario started from (binding stage).
+#[derive(Default)]
+pub(crate) struct Bound {
+    pub(crate) bindings: Bindings,
+    /// The leader when targets were bound; `None` until then (or when there was none).
+    pub(crate) leader_at_start: Option<String>,
+    pub(crate) timeline_at_start: Option<u64>,
+    before: ClusterState,
+    snapshot_before: Option<serde_json::Value>,
+}
+
+/// The faults in place and what their undo left behind (steps and undo stages).
+#[derive(Default)]
+pub(crate) struct Faults {
+    pub(crate) undo_stack: Vec<PendingUndo>,
+    pub(crate) undo_failures: Vec<UndoFailure>,
+    pub(crate) first_fault_at: Option<DateTime<Utc>>,
+}
+
+/// What every stage records for the result; the verdict is derived from `findings`.
+#[derive(Default)]
+pub(crate) struct Record {
+    pub(crate) steps: Vec<StepRecord>,
+    pub(crate) checks: Vec<CheckResult>,
+    pub(crate) events: Vec<Event>,
+    /// What the stages found; the verdict is computed from it when the result is assembled.
+    pub(crate) findings: Findings,
+    /// REST responses recorded by steps, by id (conditions refer to them).
+    pub(crate) responses: BTreeMap<String, RecordedResponse>,
+    recovered_at: Option<DateTime<Utc>>,
+    /// Alternative outcomes taken (`expect ... or:`), by name.
+    pub(crate) alternatives_taken: Vec<String>,
+    /// The alternative outcome that ended the scenario early, if any.
+    pub(crate) ended_by: Option<String>,
+}
+
+impl Record {
+    /// Records the steps from `from` on as not run: an earlier step did not succeed.
+    pub(crate) fn skip_from(&mut self, steps: &[crate::scenario::Step], from: usize) {
+        for (i, step) in steps.iter().enumerate().skip(from) {
+            let now = Utc::now();
+            self.steps.push(StepRecord {
+                index: i,
+                kind: step.kind().into(),
+                description: step.describe(),
+                started_at: now,
+                finished_at: now,
+                outcome: StepOutcome::Skipped,
+                commands: vec![],
+                detail: Some("not run: an earlier step did not succeed".into()),
+            });
+        }
+    }
+
+    /// Records the steps from `from` as not run because an alternative outcome that ends
+    /// the scenario was taken (they follow the documented path).
+    pub(crate) fn skip_for_alternative(
+        &mut self,
+        steps: &[crate::scenario::Step],
+        from: usize,
+        name: &str,
+    ) {
+        let first = self.steps.len();
+        self.skip_from(steps, from);
+        for r in &mut self.steps[first..] {
+            r.detail = Some(format!(
+                "not run: the alternative outcome \"{name}\" was taken and ends the scenario"
+            ));
+        }
+    }
+
+    /// Records the return to steady state after undo.
+    pub(crate) fn recovered(&mut self) {
+        self.recovered_at = Some(Utc::now());
+        self.events
+            .push(event(EventKind::Recovered, None, "steady state"));
+    }
+}
+
+/// The workload handle while it runs, then what its verification found (workload stage).
+#[derive(Default)]
+pub(crate) struct Load {
+    workload: Option<workload::Workload>,
+    workload_result: Option<WorkloadResult>,
+    workload_error: Option<String>,
+}
+
+impl Load {
+    /// The data verdicts (lost writes, write unavailability, split brain in the data,
+    /// failed writes present) from the workload's result.
+    fn data_checks(&self, v: &crate::scenario::Verdicts) -> Vec<CheckResult> {
+        let mut checks = Vec::new();
+        let wr = &self.workload_result;
+        let no_data = |what: &str, err: &Option<String>| {
+            format!(
+                "no workload result: {what} was not checked{}",
+                err.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+            )
+        };
+        if let Some(max) = v.lost_writes {
+            let (passed, observed) = match wr {
+                Some(r) => (
+                    r.lost.len() as u64 <= max,
+                    format!(
+                        "{} lost of {} acknowledged{}",
+                        r.lost.len(),
+                        r.acknowledged,
+                        r.lost_span_seconds
+                            .map(|s| format!(" (span {s:.2}s)"))
+                            .unwrap_or_default()
+                    ),
+                ),
+                None => (false, no_data("data loss", &self.workload_error)),
+            };
+            checks.push(data_check(
+                "lost writes",
+                format!("at most {max} acknowledged write(s) lost"),
+                passed,
+                observed,
+            ));
+        }
+        if let Some(max) = v.write_unavailable_max {
+            let (passed, observed) = match wr {
+                Some(r) => match r.max_gap_seconds {
+                    Some(g) => (
+                        g <= max.get().as_secs_f64(),
+                        format!("longest gap between acknowledged writes {g:.2}s"),
+                    ),
+                    None => (
+                        false,
+                        "fewer than two acknowledged writes: unavailability unknown".into(),
+                    ),
+                },
+                None => (false, no_data("write unavailability", &self.workload_error)),
+            };
+            checks.push(data_check(
+                "write unavailability",
+                format!("writes unavailable at most {max}"),
+                passed,
+                observed,
+            ));
+        }
+        if v.split_brain.is_some() {
+            let (passed, observed) = match wr {
+                Some(r) => match &r.split_brain {
+                    None => (
+                        true,
+                        format!("{} server window(s), none overlapping", r.servers.len()),
+                    ),
+                    Some(e) => (false, e.clone()),
+                },
+                None => (
+                    false,
+                    no_data("split brain in the data", &self.workload_error),
+                ),
+            };
+            checks.push(data_check(
+                "no split brain in the data",
+                "no two servers acknowledged writes in overlapping windows".into(),
+                passed,
+                observed,
+            ));
+        }
+        if let Some(r) = wr
+            && !r.failed_present.is_empty()
+        {
+            {
+                let n = r.failed_present.len();
+                checks.push(data_check(
+                    "no failed write present",
+                    "no write whose insert failed is present after recovery".into(),
+                    false,
+                    format!(
+                        "{n} write(s) reported as failed are present: {:?}",
+                        &r.failed_present[..n.min(10)]
+                    ),
+                ));
+            }
+        }
+        checks
+    }
+}
+
+/// A data check as recorded in the result.
+fn data_check(name: &str, expected: String, passed: bool, observed: String) -> CheckResult {
+    CheckResult {
+        name: name.into(),
+        step: None,
+        passed,
+        expected,
+        observed,
+        at: Some(Utc::now()),
+    }
+}
+
+/// One scenario in progress: the engine and scenario it runs, and one part per stage.
+pub(crate) struct Live<'e> {
+    pub(crate) engine: &'e Engine,
+    pub(crate) scenario: &'e Scenario,
+    pub(crate) loaded: &'e LoadedScenario,
+    pub(crate) view: View,
+    pub(crate) bound: Bound,
+    pub(crate) faults: Faults,
+    pub(crate) record: Record,
+    load: Load,
+    /// When the scenario started (monotonic).
+    pub(crate) started: Instant,
+}
+
+impl<'e> Live<'e> {
+    pub(crate) fn new(engine: &'e Engine, loaded: &'e LoadedScenario) -> Self {
+        Self {
+            engine,
+            scenario: &loaded.scenario,
+            loaded,
+            view: View::new(&engine.timeline, engine.config.stale_after),
+            bound: Bound::default(),
+            faults: Faults::default(),
+            record: Record::default(),
+            load: Load::default(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Folds every sample recorded since the last call into the world.
+    pub(crate) fn fold(&mut self) {
+        let bound = self.bound.leader_at_start.is_some();
+        let events = self.view.fold(&self.engine.timeline, bound);
+        self.record.events.extend(events);
     }
 
     pub(crate) fn context(&self) -> Context<'_> {
         Context {
-            bindings: &self.bindings,
-            timeline_at_start: self.timeline_at_start,
-            leader_changes: self.tracker.changes(),
-            responses: &self.responses,
+            bindings: &self.bound.bindings,
+            timeline_at_start: self.bound.timeline_at_start,
+            leader_changes: self.view.tracker.changes(),
+            responses: &self.record.responses,
             patroni_nodes: &self.engine.patroni_nodes,
         }
     }
@@ -199,7 +397,7 @@ impl<'e> Live<'e> {
         loop {
             self.fold();
             let nodes = self.expected_members();
-            let (mut ok, mut why) = check::steady_state(&self.world, &nodes);
+            let (mut ok, mut why) = check::steady_state(&self.view.world, &nodes);
             if ok && let Some(c) = &entry {
                 let e = super::probe::evaluate(self, c, &mut probes, true).await;
                 if !e.holds {
@@ -213,9 +411,9 @@ impl<'e> Live<'e> {
             if ok {
                 return Ok(());
             }
-            last = if self.world.any_view() {
+            last = if self.view.world.any_view() {
                 why
-            } else if self.world.nodes().next().is_some() {
+            } else if self.view.world.nodes().next().is_some() {
                 // Samples came in, but no REST API answered: say so, not "no observation".
                 "no Patroni REST API answers".into()
             } else {
@@ -243,7 +441,7 @@ impl<'e> Live<'e> {
     /// that became a member (add-node scenarios).
     fn expected_members(&self) -> Vec<String> {
         let mut nodes = self.engine.patroni_nodes.clone();
-        if let Some(ms) = self.world.members() {
+        if let Some(ms) = self.view.world.members() {
             for n in self.engine.inventory.nodes_with(Role::Spare) {
                 if ms.iter().any(|m| m.name == n.name) && !nodes.contains(&n.name) {
                     nodes.push(n.name.clone());
@@ -257,22 +455,25 @@ impl<'e> Live<'e> {
     /// that target it), and records the starting state.
     pub(crate) fn bind(&mut self, etcd_leader: Option<&str>) -> Result<(), plan::BindError> {
         self.fold();
-        let members = self.world.members_as_reported();
-        self.bindings = plan::bind(self.scenario, &self.engine.inventory, &members, etcd_leader)?;
-        self.leader_at_start = self.world.leader();
-        self.timeline_at_start = self.world.leader_timeline();
-        self.tracker = LeaderTracker::new(self.leader_at_start.clone());
-        self.before = state_of(&self.world);
-        self.snapshot_before = self.world.cluster_json().cloned();
+        let members = self.view.world.members_as_reported();
+        self.bound.bindings =
+            plan::bind(self.scenario, &self.engine.inventory, &members, etcd_leader)?;
+        self.bound.leader_at_start = self.view.world.leader();
+        self.bound.timeline_at_start = self.view.world.leader_timeline();
+        self.view.tracker = LeaderTracker::new(self.bound.leader_at_start.clone());
+        self.bound.before = state_of(&self.view.world);
+        self.bound.snapshot_before = self.view.world.cluster_json().cloned();
         let desc: Vec<String> = self
+            .bound
             .bindings
             .iter()
             .map(|(k, v)| format!("{k}={}", v.join(",")))
             .collect();
         self.engine.progress.line(&format!(
             "    leader {} on timeline {}; targets: {}",
-            self.before.leader.as_deref().unwrap_or("none"),
-            self.before
+            self.bound.before.leader.as_deref().unwrap_or("none"),
+            self.bound
+                .before
                 .timeline
                 .map(|t| t.to_string())
                 .unwrap_or_else(|| "?".into()),
@@ -281,46 +482,8 @@ impl<'e> Live<'e> {
         Ok(())
     }
 
-    pub(crate) fn skip_from(&mut self, from: usize) {
-        for (i, step) in self.scenario.steps.iter().enumerate().skip(from) {
-            let now = Utc::now();
-            self.steps.push(StepRecord {
-                index: i,
-                kind: step.kind().into(),
-                description: step.describe(),
-                started_at: now,
-                finished_at: now,
-                outcome: StepOutcome::Skipped,
-                commands: vec![],
-                detail: Some("not run: an earlier step did not succeed".into()),
-            });
-        }
-    }
-
-    /// Records the steps from `from` as not run because an alternative outcome that ends
-    /// the scenario was taken (they follow the documented path).
-    pub(crate) fn skip_for_alternative(&mut self, from: usize, name: &str) {
-        let first = self.steps.len();
-        self.skip_from(from);
-        for r in &mut self.steps[first..] {
-            r.detail = Some(format!(
-                "not run: the alternative outcome \"{name}\" was taken and ends the scenario"
-            ));
-        }
-    }
-
-    pub(crate) fn add_check(&mut self, c: CheckResult) {
-        self.checks.push(c);
-    }
-
-    pub(crate) fn recovered(&mut self) {
-        let now = Utc::now();
-        self.recovered_at = Some(now);
-        self.events
-            .push(event(EventKind::Recovered, None, "steady state"));
-    }
-
-    /// Evaluates state conditions now (probes are handled by the caller).
+    /// Stage 2: starts the scenario's workload, if it has one, through the entry point it
+    /// writes to; a workload that cannot start is recorded for the data checks.
     pub(crate) async fn start_workload(&mut self) {
         let Some(spec) = &self.scenario.workload else {
             return;
@@ -341,7 +504,8 @@ impl<'e> Live<'e> {
                     port: h.write_port,
                 }),
                 None => {
-                    self.workload_error = Some("no HAProxy entry point in the inventory".into());
+                    self.load.workload_error =
+                        Some("no HAProxy entry point in the inventory".into());
                     return;
                 }
             },
@@ -364,9 +528,9 @@ impl<'e> Live<'e> {
         {
             Ok(w) => {
                 self.engine.status.writes(w.progress_handle());
-                self.workload = Some(w);
+                self.load.workload = Some(w);
             }
-            Err(e) => self.workload_error = Some(format!("failed to start the workload: {e}")),
+            Err(e) => self.load.workload_error = Some(format!("failed to start the workload: {e}")),
         }
     }
 
@@ -390,15 +554,15 @@ impl<'e> Live<'e> {
 
     /// Stops the workload and reads back what it wrote, from the leader first.
     async fn verify_workload(&mut self) {
-        if let Some(w) = self.workload.take() {
+        if let Some(w) = self.load.workload.take() {
             let ledger = w.stop().await;
             let inv = &self.engine.inventory;
             // verify() reads the reference copy from the first node: the leader.
-            let leader = self.world.leader();
+            let leader = self.view.world.leader();
             let mut nodes: Vec<(String, workload::Endpoint)> = inv
                 .nodes
                 .iter()
-                .filter(|n| self.world.member(&n.name).is_some())
+                .filter(|n| self.view.world.member(&n.name).is_some())
                 .map(|n| {
                     (
                         n.name.clone(),
@@ -414,133 +578,42 @@ impl<'e> Live<'e> {
                 &ledger,
                 &nodes,
                 &self.workload_settings(),
-                self.first_fault_at,
+                self.faults.first_fault_at,
             )
             .await
             {
-                Ok(r) => self.workload_result = Some(r),
-                Err(e) => self.workload_error = Some(format!("failed to verify the workload: {e}")),
+                Ok(r) => self.load.workload_result = Some(r),
+                Err(e) => {
+                    self.load.workload_error = Some(format!("failed to verify the workload: {e}"))
+                }
             }
         }
     }
 
     /// The data verdicts (lost writes, write unavailability, split brain in the data,
-    /// failed writes present) from the workload's result.
+    /// failed writes present) from the workload's result, each failed one a finding.
     fn check_data(&mut self) {
-        let v = self.scenario.verdicts.clone();
-        let wr = self.workload_result.clone();
-        let no_data = |what: &str, err: &Option<String>| {
-            format!(
-                "no workload result: {what} was not checked{}",
-                err.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
-            )
-        };
-        if let Some(max) = v.lost_writes {
-            let (passed, observed) = match &wr {
-                Some(r) => (
-                    r.lost.len() as u64 <= max,
-                    format!(
-                        "{} lost of {} acknowledged{}",
-                        r.lost.len(),
-                        r.acknowledged,
-                        r.lost_span_seconds
-                            .map(|s| format!(" (span {s:.2}s)"))
-                            .unwrap_or_default()
-                    ),
-                ),
-                None => (false, no_data("data loss", &self.workload_error)),
-            };
-            self.push_data_check(
-                "lost writes",
-                format!("at most {max} acknowledged write(s) lost"),
-                passed,
-                observed,
-            );
-        }
-        if let Some(max) = v.write_unavailable_max {
-            let (passed, observed) = match &wr {
-                Some(r) => match r.max_gap_seconds {
-                    Some(g) => (
-                        g <= max.get().as_secs_f64(),
-                        format!("longest gap between acknowledged writes {g:.2}s"),
-                    ),
-                    None => (
-                        false,
-                        "fewer than two acknowledged writes: unavailability unknown".into(),
-                    ),
-                },
-                None => (false, no_data("write unavailability", &self.workload_error)),
-            };
-            self.push_data_check(
-                "write unavailability",
-                format!("writes unavailable at most {max}"),
-                passed,
-                observed,
-            );
-        }
-        if v.split_brain.is_some() {
-            let (passed, observed) = match &wr {
-                Some(r) => match &r.split_brain {
-                    None => (
-                        true,
-                        format!("{} server window(s), none overlapping", r.servers.len()),
-                    ),
-                    Some(e) => (false, e.clone()),
-                },
-                None => (
-                    false,
-                    no_data("split brain in the data", &self.workload_error),
-                ),
-            };
-            self.push_data_check(
-                "no split brain in the data",
-                "no two servers acknowledged writes in overlapping windows".into(),
-                passed,
-                observed,
-            );
-        }
-        if let Some(r) = &wr
-            && !r.failed_present.is_empty()
-        {
-            {
-                let n = r.failed_present.len();
-                self.push_data_check(
-                    "no failed write present",
-                    "no write whose insert failed is present after recovery".into(),
-                    false,
-                    format!(
-                        "{n} write(s) reported as failed are present: {:?}",
-                        &r.failed_present[..n.min(10)]
-                    ),
-                );
+        let v = &self.scenario.verdicts;
+        for c in self.load.data_checks(v) {
+            if !c.passed {
+                self.record.findings.push(Finding::Check(format!(
+                    "{}: expected {}, observed {}",
+                    c.name, c.expected, c.observed
+                )));
             }
+            self.record.checks.push(c);
         }
         if v.lost_writes.is_none()
             && v.write_unavailable_max.is_none()
             && v.split_brain.is_none()
-            && let Some(e) = self.workload_error.clone()
+            && let Some(e) = self.load.workload_error.clone()
         {
             self.engine.progress.line(&format!("    workload: {e}"));
         }
     }
 
-    fn push_data_check(&mut self, name: &str, expected: String, passed: bool, observed: String) {
-        if !passed {
-            self.findings.push(Finding::Check(format!(
-                "{name}: expected {expected}, observed {observed}"
-            )));
-        }
-        self.checks.push(CheckResult {
-            name: name.into(),
-            step: None,
-            passed,
-            expected,
-            observed,
-            at: Some(Utc::now()),
-        });
-    }
-
-    /// Assembles the result: split brain over the whole scenario, metrics, logs.
+    /// Stages 6 and 7, judge and record: the checks over the whole scenario's samples,
+    /// then the result with the verdict derived from everything found.
     pub(crate) async fn finish(
         mut self,
         started_at: DateTime<Utc>,
@@ -548,11 +621,19 @@ impl<'e> Live<'e> {
     ) -> ScenarioResult {
         self.fold();
         self.watchdog_resets(started_at).await;
-        let samples = self.engine.timeline.since(self.first_sample);
-        let samples = &samples[..self
-            .next_sample
-            .saturating_sub(self.first_sample)
-            .min(samples.len())];
+        let samples = self.view.samples(&self.engine.timeline);
+        let accepted_risks = self.judge(&samples).await;
+        self.record_result(started_at, attempt, &samples, accepted_risks)
+            .await
+    }
+
+    /// Split brain, timeline and divergence over the scenario's samples, each failed
+    /// check a finding (only when targets were bound: otherwise nothing ran). Returns the
+    /// accepted risks that happened.
+    async fn judge(
+        &mut self,
+        samples: &[crate::observe::Sample],
+    ) -> Vec<crate::results::AcceptedRiskFinding> {
         let (sb, accepted) = split_brain_check(
             samples,
             self.engine
@@ -562,36 +643,49 @@ impl<'e> Live<'e> {
                 .split_brain
                 .as_ref(),
         );
-        if !sb.passed && self.leader_at_start.is_some() {
-            self.findings
+        if !sb.passed && self.bound.leader_at_start.is_some() {
+            self.record
+                .findings
                 .push(Finding::Check(format!("{}: {}", sb.name, sb.observed)));
         }
         let mut accepted_risks = Vec::new();
-        if self.leader_at_start.is_some() {
-            self.checks.push(sb);
+        if self.bound.leader_at_start.is_some() {
+            self.record.checks.push(sb);
             accepted_risks.extend(accepted);
             for c in self.invariants(samples).await {
                 if !c.passed {
-                    self.findings
+                    self.record
+                        .findings
                         .push(Finding::Check(format!("{}: {}", c.name, c.observed)));
                 }
-                self.checks.push(c);
+                self.record.checks.push(c);
             }
         }
+        accepted_risks
+    }
+
+    /// Assembles the result: metrics, logs, what was observed, and the verdict.
+    async fn record_result(
+        mut self,
+        started_at: DateTime<Utc>,
+        attempt: u32,
+        samples: &[crate::observe::Sample],
+        accepted_risks: Vec<crate::results::AcceptedRiskFinding>,
+    ) -> ScenarioResult {
         let mut metrics = metrics_from(
-            self.tracker.changes(),
-            self.first_fault_at,
-            self.tracker.first_change_at(),
-            self.recovered_at,
+            self.view.tracker.changes(),
+            self.faults.first_fault_at,
+            self.view.tracker.first_change_at(),
+            self.record.recovered_at,
             samples,
         );
-        if let Some(w) = &self.workload_result {
+        if let Some(w) = &self.load.workload_result {
             metrics.write_unavailable_seconds = w.max_gap_seconds;
         }
-        let (verdict, reason) = self.findings.verdict();
+        let (verdict, reason) = self.record.findings.verdict();
         let finished_at = Utc::now();
         let logs = self.collect_logs(started_at, finished_at).await;
-        let after = state_of(&self.world);
+        let after = state_of(&self.view.world);
         let observed = self.observed_summary(&after, &metrics);
         let sc = self.scenario;
         ScenarioResult {
@@ -611,20 +705,20 @@ impl<'e> Live<'e> {
             reason,
             started_at,
             finished_at,
-            targets: self.bindings.clone(),
-            before: self.before.clone(),
+            targets: self.bound.bindings.clone(),
+            before: self.bound.before.clone(),
             after,
-            steps: std::mem::take(&mut self.steps),
-            checks: std::mem::take(&mut self.checks),
-            events: std::mem::take(&mut self.events),
+            steps: std::mem::take(&mut self.record.steps),
+            checks: std::mem::take(&mut self.record.checks),
+            events: std::mem::take(&mut self.record.events),
             observations: state_changes(samples),
             snapshots: Snapshots {
-                before: self.snapshot_before.take(),
-                worst: self.worst.take().map(|(_, j)| j),
-                after: self.world.cluster_json().cloned(),
+                before: self.bound.snapshot_before.take(),
+                worst: self.view.worst.take().map(|(_, j)| j),
+                after: self.view.world.cluster_json().cloned(),
             },
             metrics,
-            workload: self.workload_result.take(),
+            workload: self.load.workload_result.take(),
             logs,
             accepted_risks,
         }
@@ -636,7 +730,7 @@ impl<'e> Live<'e> {
         &self,
         samples: &[crate::observe::Sample],
     ) -> Vec<crate::results::CheckResult> {
-        let end = state_of(&self.world);
+        let end = state_of(&self.view.world);
         let history = match (end.leader, end.timeline) {
             (Some(leader), Some(tl)) => match self.engine.inventory.node(&leader) {
                 Some(node) => self
@@ -658,10 +752,10 @@ impl<'e> Live<'e> {
 
     fn observed_summary(&self, after: &ClusterState, m: &crate::results::Metrics) -> String {
         let mut parts = Vec::new();
-        for a in &self.alternatives_taken {
+        for a in &self.record.alternatives_taken {
             parts.push(format!("ALTERNATIVE OUTCOME taken: {a}"));
         }
-        match (&self.before.leader, &after.leader) {
+        match (&self.bound.before.leader, &after.leader) {
             (Some(a), Some(b)) if a == b => parts.push(format!("{a} stayed leader")),
             (Some(a), Some(b)) => parts.push(format!(
                 "leadership moved from {a} to {b}{}",
@@ -672,7 +766,7 @@ impl<'e> Live<'e> {
             (_, None) => parts.push("no leader at the end".into()),
             (None, Some(b)) => parts.push(format!("{b} leads at the end")),
         }
-        match (self.before.timeline, after.timeline) {
+        match (self.bound.before.timeline, after.timeline) {
             (Some(a), Some(b)) if a == b => parts.push(format!("timeline unchanged ({a})")),
             (Some(a), Some(b)) => parts.push(format!("timeline {a} -> {b}")),
             _ => {}
@@ -680,7 +774,7 @@ impl<'e> Live<'e> {
         if m.leader_changes > 1 {
             parts.push(format!("{} leader changes", m.leader_changes));
         }
-        if let Some(w) = &self.workload_result {
+        if let Some(w) = &self.load.workload_result {
             parts.push(format!(
                 "{} acknowledged writes, {} lost",
                 w.acknowledged,
@@ -694,13 +788,14 @@ impl<'e> Live<'e> {
             parts.push(format!("steady again {r:.1}s after the first fault"));
         }
         for c in self
+            .record
             .checks
             .iter()
             .filter(|c| c.passed && c.observed.starts_with("SPLIT BRAIN"))
         {
             parts.push(format!("{} (expected for this failure mode)", c.observed));
         }
-        for c in self.checks.iter().filter(|c| !c.passed).take(3) {
+        for c in self.record.checks.iter().filter(|c| !c.passed).take(3) {
             parts.push(format!("{}: {}", c.name, c.observed));
         }
         let mut s = parts.join("; ");

@@ -334,11 +334,12 @@ impl Engine {
         }
         live.start_workload().await;
         self.run_steps(&mut live).await;
+        // Stage 4: undo every fault still in place.
         self.status.phase("undo");
         live.undo_all().await;
         // An undo that still failed stops the run (exit 3), interrupted or not: the
         // cluster is not in a state to take more faults, and someone must heal it.
-        let undo_failed = undo_exec::settle(self, &live.undo_failures);
+        let undo_failed = undo_exec::settle(self, &live.faults.undo_failures);
         if let Some(why) = &undo_failed {
             self.progress.line(&format!("  {why}"));
         }
@@ -350,13 +351,14 @@ impl Engine {
             Continuation::Continue
         };
         if self.cancel.is_cancelled() {
-            live.findings.push(Finding::Interrupted);
+            live.record.findings.push(Finding::Interrupted);
             cont = Continuation::Interrupted;
         }
         if let Some(why) = undo_failed {
             cont = Continuation::Abort(why);
         }
         live.finish_workload().await;
+        // Stages 6 and 7: judge the whole scenario and record its result.
         (live.finish(started_at, attempt).await, cont)
     }
 
@@ -372,7 +374,9 @@ impl Engine {
             .await;
         if let Err(why) = steady {
             let reason = format!("the cluster was not in steady state before the scenario: {why}");
-            live.findings.push(Finding::NotStarted(reason.clone()));
+            live.record
+                .findings
+                .push(Finding::NotStarted(reason.clone()));
             return Err(if self.cancel.is_cancelled() {
                 Continuation::Interrupted
             } else {
@@ -393,7 +397,9 @@ impl Engine {
             None
         };
         if let Err(e) = live.bind(etcd_leader.as_deref()) {
-            live.findings.push(Finding::NotStarted(e.to_string()));
+            live.record
+                .findings
+                .push(Finding::NotStarted(e.to_string()));
             return Err(Continuation::Continue);
         }
         Ok(())
@@ -405,16 +411,16 @@ impl Engine {
         let sc = live.scenario;
         for (i, step) in sc.steps.iter().enumerate() {
             if self.cancel.is_cancelled() {
-                live.findings.push(Finding::Interrupted);
-                live.skip_from(i);
+                live.record.findings.push(Finding::Interrupted);
+                live.record.skip_from(&live.scenario.steps, i);
                 break;
             }
-            let taken_before = live.alternatives_taken.len();
+            let taken_before = live.record.alternatives_taken.len();
             let outcome = match cancel::catch_panic(live.run_step(i, step)).await {
                 Ok(o) => o,
                 Err(msg) => {
                     // Internal error: record it and go on to the undo and the reports.
-                    live.findings.push(Finding::Step {
+                    live.record.findings.push(Finding::Step {
                         outcome: StepOutcome::Error,
                         reason: format!(
                             "internal error (pgchaos panicked) in step {}: {msg}",
@@ -430,16 +436,17 @@ impl Engine {
                     // Evidence of what happened instead, before anything is undone.
                     live.diagnose(i).await;
                 }
-                live.skip_from(i + 1);
+                live.record.skip_from(&live.scenario.steps, i + 1);
                 break;
             }
-            if live.alternatives_taken.len() > taken_before {
+            if live.record.alternatives_taken.len() > taken_before {
                 // Why the documented outcome did not happen, as evidence beside the
                 // alternative taken.
                 live.diagnose(i).await;
             }
-            if let Some(name) = live.ended_by.clone() {
-                live.skip_for_alternative(i + 1, &name);
+            if let Some(name) = live.record.ended_by.clone() {
+                live.record
+                    .skip_for_alternative(&live.scenario.steps, i + 1, &name);
                 break;
             }
         }
@@ -459,7 +466,7 @@ impl Engine {
             .await;
         match rec {
             Ok(()) => {
-                live.recovered();
+                live.record.recovered();
                 Continuation::Continue
             }
             Err(why) => {
@@ -467,7 +474,7 @@ impl Engine {
                     "the cluster did not return to steady state within {}: {why}",
                     sc.recovery.within
                 );
-                live.add_check(CheckResult {
+                live.record.checks.push(CheckResult {
                     name: "recovery".into(),
                     step: None,
                     passed: false,
@@ -475,7 +482,7 @@ impl Engine {
                     observed: why,
                     at: Some(Utc::now()),
                 });
-                live.findings.push(Finding::Check(msg.clone()));
+                live.record.findings.push(Finding::Check(msg.clone()));
                 Continuation::NotSteady(msg)
             }
         }

@@ -25,8 +25,8 @@ fn probe_context<'a>(live: &'a Live<'_>, redact: &'a (dyn Fn(&str) -> String + S
         inventory: &live.engine.inventory,
         creds: &live.engine.creds,
         transport: &live.engine.transport,
-        bindings: &live.bindings,
-        world: &live.world,
+        bindings: &live.bound.bindings,
+        world: &live.view.world,
         started: live.started,
         redact,
     }

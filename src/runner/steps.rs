@@ -78,7 +78,7 @@ impl Live<'_> {
             i + 1,
             self.scenario.steps.len()
         ));
-        self.events.push(event(
+        self.record.events.push(event(
             EventKind::Step,
             None,
             format!("step {}: {desc}", i + 1),
@@ -92,7 +92,7 @@ impl Live<'_> {
             Err(StepError::Error(d)) => (StepOutcome::Error, Some(d)),
         };
         if outcome != StepOutcome::Ok {
-            self.findings.push(Finding::Step {
+            self.record.findings.push(Finding::Step {
                 outcome,
                 reason: format!(
                     "step {} ({desc}): {}",
@@ -110,7 +110,7 @@ impl Live<'_> {
                 super::reason::one_line(detail.as_deref().unwrap_or_default())
             ));
         }
-        self.steps.push(StepRecord {
+        self.record.steps.push(StepRecord {
             index: i,
             kind: step.kind().into(),
             description: desc,
@@ -141,7 +141,7 @@ impl Live<'_> {
             run_id: &self.engine.config.run_id,
             seq,
             deadman_after,
-            targets: &self.bindings,
+            targets: &self.bound.bindings,
         };
         let action = fault::plan(step, &ctx)
             .map_err(|e| StepError::Error(e.to_string()))?
@@ -153,10 +153,10 @@ impl Live<'_> {
         let at = Utc::now();
         let (res, keep_switch) = self.run_inject(&action.inject, rec).await;
         let is_fault = action.undo.is_some() || step.is_fault_event();
-        if is_fault && self.first_fault_at.is_none() {
-            self.first_fault_at = Some(at);
+        if is_fault && self.faults.first_fault_at.is_none() {
+            self.faults.first_fault_at = Some(at);
         }
-        self.events.push(crate::results::Event {
+        self.record.events.push(crate::results::Event {
             at,
             kind: if is_fault {
                 EventKind::Fault
@@ -169,7 +169,7 @@ impl Live<'_> {
         // Register the undo even when injection failed half-way: undos are idempotent.
         if let Some(u) = action.undo {
             let id = step.step_id().map(str::to_owned);
-            self.undo_stack.push(PendingUndo {
+            self.faults.undo_stack.push(PendingUndo {
                 fault_id: id,
                 fault: action.description.clone(),
                 keep_switch,
@@ -190,7 +190,7 @@ impl Live<'_> {
             seq: self.engine.next_fault_seq(),
             deadman_after: crate::scenario::budget::worst_from(self.scenario, index)
                 + self.engine.config.deadman_margin,
-            targets: &self.bindings,
+            targets: &self.bound.bindings,
         }
     }
 
@@ -243,7 +243,7 @@ impl Live<'_> {
                     .map(|f| self.engine.redact(&f.error))
                     .collect();
                 for failure in out.failed {
-                    self.undo_failures.push(super::live::UndoFailure {
+                    self.faults.undo_failures.push(super::live::UndoFailure {
                         fault: p.fault.clone(),
                         failure,
                     });
@@ -313,7 +313,7 @@ impl Live<'_> {
                     .map(|f| self.engine.redact(&f.error))
                     .collect();
                 for failure in failed {
-                    self.undo_failures.push(super::live::UndoFailure {
+                    self.faults.undo_failures.push(super::live::UndoFailure {
                         fault: p.fault.clone(),
                         failure,
                     });
@@ -332,7 +332,7 @@ impl Live<'_> {
 
     /// Sends the restoring patch to the leader (else to each Patroni node in turn).
     async fn restore_config(&self, patch: &serde_json::Value) -> Result<(), String> {
-        let leader = self.world.leader();
+        let leader = self.view.world.leader();
         let nodes: Vec<Node> = match leader.as_deref().and_then(|l| self.inv_node(l)) {
             Some(n) => vec![n.clone()],
             None => self
@@ -368,7 +368,7 @@ impl Live<'_> {
             .nodes_with(crate::inventory::Role::Patroni)
             .cloned()
             .collect();
-        let leader = self.world.leader();
+        let leader = self.view.world.leader();
         let ask = leader
             .as_deref()
             .and_then(|l| self.inv_node(l))
@@ -470,7 +470,7 @@ impl Live<'_> {
         let Some(n) = self.inv_node(name).cloned() else {
             return Ok(());
         };
-        self.events.push(event(
+        self.record.events.push(event(
             EventKind::Operation,
             Some(name),
             format!(
@@ -515,30 +515,34 @@ impl Live<'_> {
         rec: &mut Vec<CommandRecord>,
     ) -> Result<String, StepError> {
         let pos = self
+            .faults
             .undo_stack
             .iter()
             .rposition(|p| p.fault_id.as_deref() == Some(id))
             .ok_or_else(|| StepError::Error(format!("no fault {id:?} is in place")))?;
-        let p = self.undo_stack.remove(pos);
+        let p = self.faults.undo_stack.remove(pos);
         let r = self.run_undo(&p, rec).await;
-        self.events
+        self.record
+            .events
             .push(event(EventKind::Undo, None, format!("undo {id}")));
         r.map_err(StepError::Error)
     }
 
     /// Undoes every fault still in place, newest first. Failures are recorded, never skipped.
     pub(crate) async fn undo_all(&mut self) {
-        if self.undo_stack.is_empty() {
+        if self.faults.undo_stack.is_empty() {
             return;
         }
         let started_at = Utc::now();
         let mut rec = Vec::new();
         let mut errors = Vec::new();
         let mut done = Vec::new();
-        while let Some(p) = self.undo_stack.pop() {
+        while let Some(p) = self.faults.undo_stack.pop() {
             match self.run_undo(&p, &mut rec).await {
                 Ok(d) => {
-                    self.events.push(event(EventKind::Undo, None, d.clone()));
+                    self.record
+                        .events
+                        .push(event(EventKind::Undo, None, d.clone()));
                     done.push(d);
                 }
                 Err(e) => errors.push(e),
@@ -546,7 +550,9 @@ impl Live<'_> {
         }
         let ok = errors.is_empty();
         if !ok {
-            self.findings.push(Finding::UndoFailed(errors.join("; ")));
+            self.record
+                .findings
+                .push(Finding::UndoFailed(errors.join("; ")));
         }
         self.engine.progress.line(&format!(
             "  undo: {}",
@@ -556,7 +562,7 @@ impl Live<'_> {
                 errors.join("; ")
             }
         ));
-        self.steps.push(StepRecord {
+        self.record.steps.push(StepRecord {
             index: self.scenario.steps.len(),
             kind: "undo".into(),
             description: "undo every fault still in place".into(),
@@ -758,7 +764,7 @@ impl Live<'_> {
     ) -> Vec<(Condition, check::Eval)> {
         let mut out = Vec::new();
         for c in conds {
-            let e = match c.on_timeline(&self.world, &self.context()) {
+            let e = match c.on_timeline(&self.view.world, &self.context()) {
                 Some(e) => e,
                 None => super::probe::evaluate(self, c, probes, strict).await,
             };
@@ -769,20 +775,20 @@ impl Live<'_> {
 
     fn record_check(&mut self, step: usize, c: &Condition, e: &check::Eval, passed: bool) {
         let expected = c.describe(&self.context());
-        self.checks.push(CheckResult {
+        self.record.checks.push(CheckResult {
             name: expected.clone(),
             step: Some(step),
             passed,
             expected,
             observed: e.observed.clone(),
-            at: self.world.now(),
+            at: self.view.world.now(),
         });
     }
 }
 
 impl StepRunner for Live<'_> {
     fn one(&self, target: &str) -> Result<String, StepError> {
-        crate::plan::single(&self.bindings, target)
+        crate::plan::single(&self.bound.bindings, target)
             .map(str::to_owned)
             .ok_or_else(|| StepError::Error(format!("target {target:?} is not bound")))
     }
@@ -806,7 +812,7 @@ impl StepRunner for Live<'_> {
     }
 
     fn leader(&self) -> Option<String> {
-        self.world.leader()
+        self.view.world.leader()
     }
 
     async fn interrupted(&self) {
@@ -818,15 +824,16 @@ impl StepRunner for Live<'_> {
     }
 
     fn event(&mut self, kind: EventKind, node: Option<&str>, description: String) {
-        self.events.push(event(kind, node, description));
+        self.record.events.push(event(kind, node, description));
     }
 
     fn mark_first_fault(&mut self) {
-        self.first_fault_at.get_or_insert(Utc::now());
+        self.faults.first_fault_at.get_or_insert(Utc::now());
     }
 
     fn record_response(&mut self, id: &str, status: u16, body: String) {
-        self.responses
+        self.record
+            .responses
             .insert(id.to_owned(), RecordedResponse { status, body });
     }
 
@@ -880,28 +887,29 @@ impl StepRunner for Live<'_> {
     ) {
         // The documented outcome's conditions stay in the record, as not observed.
         for c in self
+            .record
             .checks
             .iter_mut()
             .filter(|c| c.step == Some(step) && !c.passed)
         {
             c.name = format!("[not taken] {}", c.name);
         }
-        self.checks.push(CheckResult {
+        self.record.checks.push(CheckResult {
             name: format!("alternative outcome taken: {name}"),
             step: Some(step),
             passed: true,
             expected: because.to_owned(),
             observed: seen.to_owned(),
-            at: self.world.now(),
+            at: self.view.world.now(),
         });
-        self.events.push(event(
+        self.record.events.push(event(
             EventKind::Operation,
             None,
             format!("alternative outcome taken at step {}: {name}", step + 1),
         ));
-        self.alternatives_taken.push(name.to_owned());
+        self.record.alternatives_taken.push(name.to_owned());
         if ends_scenario {
-            self.ended_by = Some(name.to_owned());
+            self.record.ended_by = Some(name.to_owned());
         }
     }
 
@@ -922,7 +930,7 @@ impl StepRunner for Live<'_> {
             // The switch may be armed (unknown outcome): its undo is idempotent, keep it
             // registered; but change nothing.
             if let Some(u) = node_side {
-                self.undo_stack.push(PendingUndo {
+                self.faults.undo_stack.push(PendingUndo {
                     fault_id: None,
                     fault: action.description.clone(),
                     keep_switch,
@@ -948,7 +956,7 @@ impl StepRunner for Live<'_> {
             let path = fault::pending::save(&fault::pending::dir(), &rec).ok()?;
             Some((node.to_owned(), script, path))
         });
-        self.undo_stack.push(PendingUndo {
+        self.faults.undo_stack.push(PendingUndo {
             fault_id: id,
             fault: action.description,
             keep_switch,
@@ -972,7 +980,7 @@ impl StepRunner for Live<'_> {
         if let Some(u) = action.undo {
             // Registered even when arming failed: the switch may be armed (unknown
             // outcome) and its cancel is idempotent.
-            self.undo_stack.push(PendingUndo {
+            self.faults.undo_stack.push(PendingUndo {
                 fault_id: None,
                 fault: action.description,
                 keep_switch,

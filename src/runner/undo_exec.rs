@@ -25,12 +25,12 @@ impl super::live::Live<'_> {
     /// A switch undid `fault` on `node` before pgchaos did: recorded as an event, and a
     /// scenario that passed cannot say it did with the fault in place.
     pub(crate) fn switch_fired(&mut self, node: &str, fault: &str, what: &str) {
-        self.events.push(super::event(
+        self.record.events.push(super::event(
             crate::results::EventKind::DeadmanFired,
             Some(node),
             format!("{what} (fault: {fault})"),
         ));
-        self.findings.push(super::judge::Finding::Invalid(format!(
+        self.record.findings.push(super::judge::Finding::Invalid(format!(
             "the dead man's switch on {node} undid \"{fault}\" before the scenario ended: the steps after that ran without the fault ({what})"
         )));
     }

@@ -29,9 +29,11 @@ impl Live<'_> {
                 .await
             {
                 Ok(out) if out.status == Some(0) => {
-                    self.events.extend(resets_since(&out.stdout, since, &name));
+                    self.record
+                        .events
+                        .extend(resets_since(&out.stdout, since, &name));
                 }
-                Ok(out) => self.events.push(super::event(
+                Ok(out) => self.record.events.push(super::event(
                     EventKind::WatchdogReset,
                     Some(&name),
                     format!(
@@ -40,7 +42,7 @@ impl Live<'_> {
                         out.stderr.lines().next().unwrap_or_default()
                     ),
                 )),
-                Err(e) => self.events.push(super::event(
+                Err(e) => self.record.events.push(super::event(
                     EventKind::WatchdogReset,
                     Some(&name),
                     format!(

@@ -127,21 +127,17 @@ impl ConnectionSettings {
 
     /// A tokio-postgres configuration for one or several hosts.
     fn config(&self, hosts: &[Endpoint]) -> tokio_postgres::Config {
-        let mut config = tokio_postgres::Config::new();
-        config
-            .user(&self.user)
-            .dbname(&self.database)
-            .application_name("pgchaos-workload")
-            .connect_timeout(self.connect_timeout)
-            // Lets the kernel give up on a blackholed peer too, not only our own timers.
-            .tcp_user_timeout(self.statement_timeout);
-        self.tls.apply(&mut config);
-        if let Some(password) = &self.password {
-            config.password(password.expose());
-        }
-        for h in hosts {
-            config.host(&h.host).port(h.port);
-        }
+        let login = crate::pg::Login {
+            user: &self.user,
+            database: &self.database,
+            password: self.password.as_ref(),
+            tls: &self.tls,
+            connect_timeout: self.connect_timeout,
+            application_name: "pgchaos-workload",
+        };
+        let mut config = login.config(hosts.iter().map(|h| (h.host.as_str(), h.port)));
+        // Lets the kernel give up on a blackholed peer too, not only our own timers.
+        config.tcp_user_timeout(self.statement_timeout);
         config
     }
 }

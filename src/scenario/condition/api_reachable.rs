@@ -8,6 +8,8 @@ pub(crate) struct ApiReachable;
 
 impl ConditionKind for ApiReachable {
     const NAME: &'static str = "api_reachable";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{node: a, is: true}";
     type Body = NodeBoolCond;
 
     fn targets(n: &NodeBoolCond) -> Vec<TargetRef<'_>> {

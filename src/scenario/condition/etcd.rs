@@ -30,6 +30,8 @@ pub(crate) struct Etcd;
 
 impl ConditionKind for Etcd {
     const NAME: &'static str = "etcd";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{has_leader: true}";
     const PROBE: bool = true;
     type Body = EtcdCond;
 

@@ -37,6 +37,8 @@ pub(crate) struct Haproxy;
 
 impl ConditionKind for Haproxy {
     const NAME: &'static str = "haproxy";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{}";
     const PROBE: bool = true;
     type Body = HaproxyCond;
 

@@ -45,6 +45,8 @@ pub(crate) struct Lag;
 
 impl ConditionKind for Lag {
     const NAME: &'static str = "lag";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{below_bytes: 1}";
     type Body = LagCond;
 
     fn targets(l: &LagCond) -> Vec<TargetRef<'_>> {

@@ -26,6 +26,8 @@ pub(crate) struct Leader;
 
 impl ConditionKind for Leader {
     const NAME: &'static str = "leader";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{}";
     type Body = LeaderCond;
 
     fn targets(l: &LeaderCond) -> Vec<TargetRef<'_>> {

@@ -22,6 +22,8 @@ pub(crate) struct LeaderChanges;
 
 impl ConditionKind for LeaderChanges {
     const NAME: &'static str = "leader_changes";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{}";
     type Body = CountCond;
 
     fn check(x: &CountCond, cx: &mut CheckCx<'_, '_>) {

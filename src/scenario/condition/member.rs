@@ -32,6 +32,8 @@ pub(crate) struct Member;
 
 impl ConditionKind for Member {
     const NAME: &'static str = "member";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{node: a}";
     type Body = MemberCond;
 
     fn targets(m: &MemberCond) -> Vec<TargetRef<'_>> {

@@ -92,6 +92,9 @@ pub(crate) trait ConditionKind {
     const NAME: &'static str;
     /// Whether it is evaluated by a probe of its own rather than over the timeline.
     const PROBE: bool = false;
+    /// The smallest valid YAML body, for the test that the kind lists agree.
+    #[cfg(test)]
+    const SAMPLE: &'static str;
     /// Its body in YAML.
     type Body;
 
@@ -164,6 +167,58 @@ pub(crate) struct Probe<'a> {
     pub started: Instant,
     /// Removes secrets from text that goes into results.
     pub redact: &'a (dyn Fn(&str) -> String + Sync),
+}
+
+/// What an SSH command gave back.
+pub(crate) type SshOutcome = Result<crate::transport::Output, crate::transport::TransportError>;
+
+/// One node's answer to a probe asked over SSH.
+pub(crate) struct NodeAnswer {
+    /// Whether the condition holds on this node.
+    pub holds: bool,
+    /// What was seen there, in words (nothing for a node left out).
+    pub seen: Option<String>,
+}
+
+impl NodeAnswer {
+    /// An answer with what was seen.
+    pub(crate) fn new(holds: bool, seen: String) -> Self {
+        Self {
+            holds,
+            seen: Some(seen),
+        }
+    }
+}
+
+impl Probe<'_> {
+    /// Asks every node bound to `target` over SSH, one after the other, and folds their
+    /// answers: the condition holds when a node is bound and every answer holds. `script`
+    /// gives a node's command (or its answer, when there is nothing to ask); `read` turns
+    /// what came back (with the time the command was sent) into the node's answer.
+    pub(crate) async fn ask_each_node(
+        &self,
+        target: &str,
+        timeout: std::time::Duration,
+        script: impl Fn(&str, Option<&crate::inventory::Node>) -> Result<String, NodeAnswer>,
+        read: impl Fn(&str, chrono::DateTime<chrono::Utc>, SshOutcome) -> NodeAnswer,
+    ) -> Eval {
+        let nodes = self.bindings.get(target).cloned().unwrap_or_default();
+        let mut holds = !nodes.is_empty();
+        let mut seen = Vec::new();
+        for name in &nodes {
+            let answer = match script(name, self.inventory.node(name)) {
+                Ok(cmd) => {
+                    let at = chrono::Utc::now();
+                    let out = self.transport.run_with_timeout(name, &cmd, timeout).await;
+                    read(name, at, out)
+                }
+                Err(answer) => answer,
+            };
+            holds &= answer.holds;
+            seen.extend(answer.seen);
+        }
+        Eval::new(holds, seen.join("; "))
+    }
 }
 
 /// A yes/no fact about a node.
@@ -252,8 +307,11 @@ macro_rules! conditions {
 
         /// Every kind with whether it is probed, from the same list as the enum.
         #[cfg(test)]
-        const DISPATCH: &[(&str, bool)] =
-            &[$((<$kind as ConditionKind>::NAME, <$kind as ConditionKind>::PROBE)),*];
+        const DISPATCH: &[(&str, bool, &str)] = &[$((
+            <$kind as ConditionKind>::NAME,
+            <$kind as ConditionKind>::PROBE,
+            <$kind as ConditionKind>::SAMPLE,
+        )),*];
     };
 }
 
@@ -327,59 +385,29 @@ mod tests {
 
     /// The names the kinds give themselves are the ones serde accepts (the JSON Schema is
     /// derived from serde's renaming), in the same order, and `kind()` dispatches to them.
+    /// Each kind's sample body parses under its name, and a probe kind is never evaluated
+    /// over the timeline (nor a timeline kind by a probe).
     #[test]
     fn kind_lists_schema_and_dispatch_agree() {
         assert_eq!(schema_kinds("Condition"), CONDITION_KINDS);
-        let names: Vec<&str> = DISPATCH.iter().map(|(n, _)| *n).collect();
+        let names: Vec<&str> = DISPATCH.iter().map(|(n, _, _)| *n).collect();
         assert_eq!(names, CONDITION_KINDS);
-        for (name, probe) in DISPATCH {
-            // Every kind parses under its own name, and `kind()` gives the name back.
-            let body = sample_body(name);
+        let world = World::new(std::time::Duration::from_secs(5));
+        let (bindings, responses) = (Bindings::new(), BTreeMap::new());
+        let cx = Context {
+            bindings: &bindings,
+            timeline_at_start: None,
+            leader_changes: 0,
+            responses: &responses,
+            patroni_nodes: &[],
+        };
+        for (name, probe, body) in DISPATCH {
             let yaml = format!("{name}: {body}");
             let c: Condition =
                 crate::diag::from_yaml(&yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
             assert_eq!(c.kind(), *name);
             assert_eq!(c.is_probe(), *probe, "{name}");
+            assert_eq!(c.on_timeline(&world, &cx).is_none(), *probe, "{name}");
         }
-    }
-
-    /// The smallest valid body of each kind, for the test above.
-    fn sample_body(kind: &str) -> &'static str {
-        match kind {
-            "leader" | "leader_changes" | "timeline" | "haproxy" => "{}",
-            "member" => "{node: a}",
-            "lag" => "{below_bytes: 1}",
-            "steady_state" => "true",
-            "response" => "{step: s}",
-            "sql" => "{on: leader, query: q, equals: x}",
-            "setting" => "{name: n, equals: x}",
-            "settings_match" => "{node: a, with: b, names: [n]}",
-            "etcd" => "{has_leader: true}",
-            _ => "{node: a, is: true}",
-        }
-    }
-
-    #[test]
-    fn probe_kinds_are_the_ones_that_need_connections() {
-        let probes: Vec<&str> = DISPATCH
-            .iter()
-            .filter(|(_, p)| *p)
-            .map(|(n, _)| *n)
-            .collect();
-        assert_eq!(
-            probes,
-            [
-                "haproxy",
-                "etcd",
-                "sql",
-                "paused",
-                "setting",
-                "postgres_running",
-                "postgres_restarted",
-                "patroni_restarted",
-                "watchdog_reset",
-                "settings_match"
-            ]
-        );
     }
 }

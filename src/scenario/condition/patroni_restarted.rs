@@ -5,7 +5,7 @@
 
 use chrono::{TimeDelta, Utc};
 
-use super::{ConditionKind, Context, NodeBoolCond, Probe};
+use super::{ConditionKind, Context, NodeAnswer, NodeBoolCond, Probe};
 use crate::check::Eval;
 use crate::procs as pids;
 use crate::scenario::refs::TargetRef;
@@ -14,6 +14,8 @@ pub(crate) struct PatroniRestarted;
 
 impl ConditionKind for PatroniRestarted {
     const NAME: &'static str = "patroni_restarted";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{node: a, is: true}";
     const PROBE: bool = true;
     type Body = NodeBoolCond;
 
@@ -34,7 +36,6 @@ impl ConditionKind for PatroniRestarted {
     }
 
     async fn probe(c: &NodeBoolCond, p: &Probe<'_>) -> Eval {
-        let nodes = p.bindings.get(&c.node).cloned().unwrap_or_default();
         // Start times are computed from the node's uptime when the probe ran, and that
         // moment is known here only up to the SSH round trip: a second of slack, towards
         // accepting a process started just before (a Patroni older than the scenario is
@@ -42,26 +43,21 @@ impl ConditionKind for PatroniRestarted {
         let began = Utc::now()
             - TimeDelta::from_std(p.started.elapsed()).unwrap_or_default()
             - TimeDelta::seconds(1);
-        let mut ok = !nodes.is_empty();
-        let mut seen = Vec::new();
-        for name in &nodes {
-            let Some(node) = p.inventory.node(name) else {
-                ok = false;
-                continue;
-            };
-            let script = pids::probe_script(&p.inventory.ops_for(node));
-            let at = Utc::now();
-            match p
-                .transport
-                .run_with_timeout(name, &script, std::time::Duration::from_secs(20))
-                .await
-            {
-                Ok(o) => {
-                    let snap = pids::parse(&o.stdout, at);
-                    let fresh = snap.patroni.pids.iter().find(|(_, t)| *t > began);
-                    let restarted = fresh.is_some();
-                    ok &= restarted == c.is;
-                    seen.push(match (fresh, snap.patroni.pids.first()) {
+        let script = |_: &str, node: Option<&crate::inventory::Node>| match node {
+            Some(node) => Ok(pids::probe_script(&p.inventory.ops_for(node))),
+            None => Err(NodeAnswer {
+                holds: false,
+                seen: None,
+            }),
+        };
+        let read = |name: &str, at, out: super::SshOutcome| match out {
+            Ok(o) => {
+                let snap = pids::parse(&o.stdout, at);
+                let fresh = snap.patroni.pids.iter().find(|(_, t)| *t > began);
+                let restarted = fresh.is_some();
+                NodeAnswer::new(
+                    restarted == c.is,
+                    match (fresh, snap.patroni.pids.first()) {
                         (Some((pid, t)), _) => format!(
                             "{name}: Patroni PID {pid} started {:.1}s into the scenario",
                             (*t - began).num_milliseconds() as f64 / 1000.0 - 1.0
@@ -70,14 +66,12 @@ impl ConditionKind for PatroniRestarted {
                             format!("{name}: Patroni PID {pid} older than the scenario")
                         }
                         (None, None) => format!("{name}: Patroni not running"),
-                    });
-                }
-                Err(e) => {
-                    ok = false;
-                    seen.push(format!("{name}: {}", (p.redact)(&e.to_string())));
-                }
+                    },
+                )
             }
-        }
-        Eval::new(ok, seen.join("; "))
+            Err(e) => NodeAnswer::new(false, format!("{name}: {}", (p.redact)(&e.to_string()))),
+        };
+        p.ask_each_node(&c.node, std::time::Duration::from_secs(20), script, read)
+            .await
     }
 }

@@ -19,6 +19,8 @@ pub(crate) struct Paused;
 
 impl ConditionKind for Paused {
     const NAME: &'static str = "paused";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{node: a, is: true}";
     const PROBE: bool = true;
     type Body = NodeBoolCond;
 

@@ -8,6 +8,8 @@ pub(crate) struct PendingRestart;
 
 impl ConditionKind for PendingRestart {
     const NAME: &'static str = "pending_restart";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{node: a, is: true}";
     type Body = NodeBoolCond;
 
     fn targets(n: &NodeBoolCond) -> Vec<TargetRef<'_>> {

@@ -10,6 +10,8 @@ pub(crate) struct PostgresRestarted;
 
 impl ConditionKind for PostgresRestarted {
     const NAME: &'static str = "postgres_restarted";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{node: a, is: true}";
     const PROBE: bool = true;
     type Body = NodeBoolCond;
 

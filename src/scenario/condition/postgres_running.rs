@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{ConditionKind, Context, NodeBoolCond, Probe};
+use super::{ConditionKind, Context, NodeAnswer, NodeBoolCond, Probe};
 use crate::check::Eval;
 use crate::scenario::refs::TargetRef;
 
@@ -10,6 +10,8 @@ pub(crate) struct PostgresRunning;
 
 impl ConditionKind for PostgresRunning {
     const NAME: &'static str = "postgres_running";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{node: a, is: true}";
     const PROBE: bool = true;
     type Body = NodeBoolCond;
 
@@ -26,38 +28,35 @@ impl ConditionKind for PostgresRunning {
     }
 
     async fn probe(c: &NodeBoolCond, p: &Probe<'_>) -> Eval {
-        let nodes = p.bindings.get(&c.node).cloned().unwrap_or_default();
-        let mut holds = !nodes.is_empty();
-        let mut seen = Vec::new();
-        for name in &nodes {
-            let Some(node) = p.inventory.node(name) else {
-                continue;
+        let script = |_: &str, node: Option<&crate::inventory::Node>| {
+            // A node the inventory does not know is left out, as before.
+            let Some(node) = node else {
+                return Err(NodeAnswer {
+                    holds: true,
+                    seen: None,
+                });
             };
             let ops = p.inventory.ops_for(node);
-            let script = format!(
+            Ok(format!(
                 "pgrep -u {} -x {} >/dev/null; echo $?",
                 crate::transport::shell_quote(&ops.postgres_user),
                 crate::transport::shell_quote(&ops.postgres_process)
-            );
-            match p
-                .transport
-                .run_with_timeout(name, &script, Duration::from_secs(10))
-                .await
-            {
-                Ok(o) => {
-                    let running = o.stdout.trim() == "0";
-                    holds &= running == c.is;
-                    seen.push(format!(
+            ))
+        };
+        let read = |name: &str, _, out: super::SshOutcome| match out {
+            Ok(o) => {
+                let running = o.stdout.trim() == "0";
+                NodeAnswer::new(
+                    running == c.is,
+                    format!(
                         "{name}: postgres {}",
                         if running { "running" } else { "not running" }
-                    ));
-                }
-                Err(e) => {
-                    holds = false;
-                    seen.push(format!("{name}: could not ask over SSH: {e}"));
-                }
+                    ),
+                )
             }
-        }
-        Eval::new(holds, seen.join("; "))
+            Err(e) => NodeAnswer::new(false, format!("{name}: could not ask over SSH: {e}")),
+        };
+        p.ask_each_node(&c.node, Duration::from_secs(10), script, read)
+            .await
     }
 }

@@ -27,6 +27,8 @@ pub(crate) struct Response;
 
 impl ConditionKind for Response {
     const NAME: &'static str = "response";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{step: s}";
     type Body = ResponseCond;
 
     fn check(r: &ResponseCond, cx: &mut CheckCx<'_, '_>) {

@@ -25,6 +25,8 @@ pub(crate) struct Setting;
 
 impl ConditionKind for Setting {
     const NAME: &'static str = "setting";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{name: n, equals: x}";
     const PROBE: bool = true;
     type Body = SettingCond;
 

@@ -25,6 +25,8 @@ pub(crate) struct SettingsMatch;
 
 impl ConditionKind for SettingsMatch {
     const NAME: &'static str = "settings_match";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{node: a, with: b, names: [n]}";
     const PROBE: bool = true;
     type Body = SettingsMatchCond;
 

@@ -27,6 +27,8 @@ pub(crate) struct Sql;
 
 impl ConditionKind for Sql {
     const NAME: &'static str = "sql";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{on: leader, query: q, equals: x}";
     const PROBE: bool = true;
     type Body = SqlCond;
 

@@ -7,6 +7,8 @@ pub(crate) struct SteadyState;
 
 impl ConditionKind for SteadyState {
     const NAME: &'static str = "steady_state";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "true";
     type Body = bool;
 
     fn describe(b: &bool, _ctx: &Context) -> String {

@@ -22,6 +22,8 @@ pub(crate) struct Timeline;
 
 impl ConditionKind for Timeline {
     const NAME: &'static str = "timeline";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{}";
     type Body = TimelineCond;
 
     fn check(x: &TimelineCond, cx: &mut CheckCx<'_, '_>) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{ConditionKind, Context, NodeBoolCond, Probe};
+use super::{ConditionKind, Context, NodeAnswer, NodeBoolCond, Probe};
 use crate::check::Eval;
 use crate::scenario::refs::TargetRef;
 
@@ -18,6 +18,8 @@ pub(crate) struct WatchdogReset;
 
 impl ConditionKind for WatchdogReset {
     const NAME: &'static str = "watchdog_reset";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{node: a, is: true}";
     const PROBE: bool = true;
     type Body = NodeBoolCond;
 
@@ -34,50 +36,44 @@ impl ConditionKind for WatchdogReset {
     }
 
     async fn probe(c: &NodeBoolCond, p: &Probe<'_>) -> Eval {
-        let nodes = p.bindings.get(&c.node).cloned().unwrap_or_default();
         // The log's times are the node's clock: a few seconds of slack for skew.
         let began = Utc::now()
             - TimeDelta::from_std(p.started.elapsed()).unwrap_or_default()
             - TimeDelta::seconds(5);
-        let mut holds = !nodes.is_empty();
-        let mut seen = Vec::new();
-        for name in &nodes {
-            let Some(node) = p.inventory.node(name) else {
-                holds = false;
-                continue;
+        let script = |name: &str, node: Option<&crate::inventory::Node>| {
+            let Some(node) = node else {
+                return Err(NodeAnswer {
+                    holds: false,
+                    seen: None,
+                });
             };
-            let Some(cmd) = p.inventory.ops_for(node).watchdog_log else {
-                holds = false;
-                seen.push(format!(
-                    "{name}: cannot tell (the inventory has no operations.watchdog_log)"
-                ));
-                continue;
-            };
-            match p
-                .transport
-                .run_with_timeout(name, &cmd, Duration::from_secs(10))
-                .await
-            {
-                Ok(o) if o.success() => {
-                    let resets = resets_since(&o.stdout, began);
-                    holds &= (resets > 0) == c.is;
-                    seen.push(format!("{name}: {resets} watchdog reset(s)"));
-                }
-                Ok(o) => {
-                    holds = false;
-                    seen.push(format!(
-                        "{name}: the watchdog log could not be read: {}",
-                        (p.redact)(o.stderr.lines().next().unwrap_or_default())
-                    ));
-                }
-                Err(e) => {
-                    // A node being reset does not answer: not yet known.
-                    holds = false;
-                    seen.push(format!("{name}: {}", (p.redact)(&e.to_string())));
-                }
+            p.inventory.ops_for(node).watchdog_log.ok_or_else(|| {
+                NodeAnswer::new(
+                    false,
+                    format!("{name}: cannot tell (the inventory has no operations.watchdog_log)"),
+                )
+            })
+        };
+        let read = |name: &str, _, out: super::SshOutcome| match out {
+            Ok(o) if o.success() => {
+                let resets = resets_since(&o.stdout, began);
+                NodeAnswer::new(
+                    (resets > 0) == c.is,
+                    format!("{name}: {resets} watchdog reset(s)"),
+                )
             }
-        }
-        Eval::new(holds, seen.join("; "))
+            Ok(o) => NodeAnswer::new(
+                false,
+                format!(
+                    "{name}: the watchdog log could not be read: {}",
+                    (p.redact)(o.stderr.lines().next().unwrap_or_default())
+                ),
+            ),
+            // A node being reset does not answer: not yet known.
+            Err(e) => NodeAnswer::new(false, format!("{name}: {}", (p.redact)(&e.to_string()))),
+        };
+        p.ask_each_node(&c.node, Duration::from_secs(10), script, read)
+            .await
     }
 }
 

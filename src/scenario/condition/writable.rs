@@ -8,6 +8,8 @@ pub(crate) struct Writable;
 
 impl ConditionKind for Writable {
     const NAME: &'static str = "writable";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{node: a, is: true}";
     type Body = NodeBoolCond;
 
     fn targets(n: &NodeBoolCond) -> Vec<TargetRef<'_>> {

@@ -73,6 +73,8 @@ pub(crate) struct Block;
 
 impl StepKind for Block {
     const NAME: &'static str = "block";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t, port: 1}";
     type Body = BlockStep;
 
     fn id(s: &BlockStep) -> Option<&str> {

@@ -37,6 +37,8 @@ pub(crate) struct ClockStep;
 
 impl StepKind for ClockStep {
     const NAME: &'static str = "clock_step";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t, by: 1m}";
     type Body = ClockStepStep;
 
     fn id(s: &ClockStepStep) -> Option<&str> {

@@ -67,6 +67,8 @@ pub(crate) struct Degrade;
 
 impl StepKind for Degrade {
     const NAME: &'static str = "degrade";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t, loss: 0.1}";
     type Body = DegradeStep;
 
     fn id(s: &DegradeStep) -> Option<&str> {

@@ -48,6 +48,8 @@ pub(crate) struct Expect;
 
 impl StepKind for Expect {
     const NAME: &'static str = "expect";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{within: 1s, all: []}";
     type Body = ExpectStep;
 
     fn conditions(e: &ExpectStep) -> &[Condition] {

@@ -31,6 +31,8 @@ pub(crate) struct Failover;
 
 impl StepKind for Failover {
     const NAME: &'static str = "failover";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{candidate: c}";
     type Body = FailoverStep;
 
     fn id(s: &FailoverStep) -> Option<&str> {

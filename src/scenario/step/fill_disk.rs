@@ -70,6 +70,8 @@ pub(crate) struct FillDisk;
 
 impl StepKind for FillDisk {
     const NAME: &'static str = "fill_disk";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t}";
     type Body = FillDiskStep;
 
     fn id(s: &FillDiskStep) -> Option<&str> {

@@ -26,6 +26,8 @@ pub(crate) struct Hold;
 
 impl StepKind for Hold {
     const NAME: &'static str = "hold";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{for: 1s}";
     type Body = HoldStep;
 
     fn conditions(h: &HoldStep) -> &[Condition] {

@@ -7,6 +7,8 @@ pub(crate) struct Isolate;
 
 impl StepKind for Isolate {
     const NAME: &'static str = "isolate";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t}";
     type Body = NodeStep;
 
     fn id(s: &NodeStep) -> Option<&str> {

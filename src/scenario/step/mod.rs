@@ -75,6 +75,9 @@ pub(crate) use undo::UndoStep;
 pub(crate) trait StepKind {
     /// The kind as written in YAML.
     const NAME: &'static str;
+    /// The smallest valid YAML body, for the test that the kind lists agree.
+    #[cfg(test)]
+    const SAMPLE: &'static str;
     /// Its body in YAML.
     type Body;
 
@@ -422,6 +425,11 @@ macro_rules! steps {
         /// Kinds a step may have, as written in YAML (in the model's order).
         pub(crate) const STEP_KINDS: &[&str] = &[$(<$kind as StepKind>::NAME),*];
 
+        /// Every kind with its sample body, from the same list as the enum.
+        #[cfg(test)]
+        const DISPATCH: &[(&str, &str)] =
+            &[$((<$kind as StepKind>::NAME, <$kind as StepKind>::SAMPLE)),*];
+
         impl Step {
             /// The step's kind, as written in YAML (`signal`, `expect`, ...).
             pub(crate) fn kind(&self) -> &'static str {
@@ -557,37 +565,17 @@ mod tests {
     use super::*;
 
     /// The names the kinds give themselves are the ones serde accepts (the JSON Schema is
-    /// derived from serde's renaming), in the same order, and `kind()` dispatches to them.
+    /// derived from serde's renaming), in the same order, and `kind()` dispatches to them;
+    /// each kind's sample body parses under its name.
     #[test]
     fn kind_lists_schema_and_dispatch_agree() {
         assert_eq!(super::super::condition::schema_kinds("Step"), STEP_KINDS);
-        for name in STEP_KINDS {
-            let body = sample_body(name);
+        let names: Vec<&str> = DISPATCH.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, STEP_KINDS);
+        for (name, body) in DISPATCH {
             let yaml = format!("{name}: {body}");
             let s: Step = crate::diag::from_yaml(&yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
             assert_eq!(s.kind(), *name);
-        }
-    }
-
-    /// The smallest valid body of each kind, for the test above.
-    fn sample_body(kind: &str) -> &'static str {
-        match kind {
-            "signal" => "{target: t, process: postgres, signal: KILL}",
-            "service" => "{target: t, service: patroni, action: stop}",
-            "block" => "{target: t, port: 1}",
-            "partition" => "{from: [a], to: [b]}",
-            "degrade" => "{target: t, loss: 0.1}",
-            "clock_step" => "{target: t, by: 1m}",
-            "undo" => "{fault: f}",
-            "switchover" => "{}",
-            "failover" => "{candidate: c}",
-            "patch_config" => "{patch: {}}",
-            "sql" => "{on: leader, query: q}",
-            "pgbench" => "{duration: 1s}",
-            "shell" => "{target: t, command: c}",
-            "expect" => "{within: 1s, all: []}",
-            "hold" => "{for: 1s}",
-            _ => "{target: t}",
         }
     }
 }

@@ -40,6 +40,8 @@ pub(crate) struct Partition;
 
 impl StepKind for Partition {
     const NAME: &'static str = "partition";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{from: [a], to: [b]}";
     type Body = PartitionStep;
 
     fn id(s: &PartitionStep) -> Option<&str> {

@@ -29,6 +29,8 @@ pub(crate) struct PatchConfig;
 
 impl StepKind for PatchConfig {
     const NAME: &'static str = "patch_config";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{patch: {}}";
     type Body = PatchConfigStep;
 
     fn id(s: &PatchConfigStep) -> Option<&str> {

@@ -37,6 +37,8 @@ pub(crate) struct PgCtl;
 
 impl StepKind for PgCtl {
     const NAME: &'static str = "pg_ctl";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t}";
     type Body = PgCtlStep;
 
     fn id(s: &PgCtlStep) -> Option<&str> {

@@ -44,6 +44,8 @@ pub(crate) struct Pgbench;
 
 impl StepKind for Pgbench {
     const NAME: &'static str = "pgbench";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{duration: 1s}";
     type Body = PgbenchStep;
 
     fn check<'a>(p: &'a PgbenchStep, cx: &mut CheckCx<'a, '_>) {

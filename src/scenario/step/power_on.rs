@@ -9,6 +9,8 @@ pub(crate) struct PowerOn;
 
 impl StepKind for PowerOn {
     const NAME: &'static str = "power_on";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t}";
     type Body = NodeStep;
 
     fn id(s: &NodeStep) -> Option<&str> {

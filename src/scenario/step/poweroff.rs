@@ -9,6 +9,8 @@ pub(crate) struct Poweroff;
 
 impl StepKind for Poweroff {
     const NAME: &'static str = "poweroff";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t}";
     type Body = NodeStep;
 
     fn id(s: &NodeStep) -> Option<&str> {

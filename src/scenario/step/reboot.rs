@@ -7,6 +7,8 @@ pub(crate) struct Reboot;
 
 impl StepKind for Reboot {
     const NAME: &'static str = "reboot";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t}";
     type Body = NodeStep;
 
     fn id(s: &NodeStep) -> Option<&str> {

@@ -7,6 +7,8 @@ pub(crate) struct Reinitialize;
 
 impl StepKind for Reinitialize {
     const NAME: &'static str = "reinitialize";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t}";
     type Body = ApiNodeStep;
 
     fn id(s: &ApiNodeStep) -> Option<&str> {

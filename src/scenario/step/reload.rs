@@ -7,6 +7,8 @@ pub(crate) struct Reload;
 
 impl StepKind for Reload {
     const NAME: &'static str = "reload";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t}";
     type Body = ApiNodeStep;
 
     fn id(s: &ApiNodeStep) -> Option<&str> {

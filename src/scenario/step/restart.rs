@@ -7,6 +7,8 @@ pub(crate) struct Restart;
 
 impl StepKind for Restart {
     const NAME: &'static str = "restart";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t}";
     type Body = ApiNodeStep;
 
     fn id(s: &ApiNodeStep) -> Option<&str> {

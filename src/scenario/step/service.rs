@@ -49,6 +49,8 @@ pub(crate) struct ServiceKind;
 
 impl StepKind for ServiceKind {
     const NAME: &'static str = "service";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t, service: patroni, action: stop}";
     type Body = ServiceStep;
 
     fn id(s: &ServiceStep) -> Option<&str> {

@@ -29,6 +29,8 @@ pub(crate) struct Shell;
 
 impl StepKind for Shell {
     const NAME: &'static str = "shell";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t, command: c}";
     type Body = ShellStep;
 
     fn id(s: &ShellStep) -> Option<&str> {

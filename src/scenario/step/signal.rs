@@ -67,6 +67,8 @@ pub(crate) struct SignalKind;
 
 impl StepKind for SignalKind {
     const NAME: &'static str = "signal";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t, process: postgres, signal: KILL}";
     type Body = SignalStep;
 
     fn id(s: &SignalStep) -> Option<&str> {

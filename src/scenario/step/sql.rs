@@ -36,6 +36,8 @@ pub(crate) struct Sql;
 
 impl StepKind for Sql {
     const NAME: &'static str = "sql";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{on: leader, query: q}";
     type Body = SqlStep;
 
     fn id(s: &SqlStep) -> Option<&str> {

@@ -7,6 +7,8 @@ pub(crate) struct StartPatroni;
 
 impl StepKind for StartPatroni {
     const NAME: &'static str = "start_patroni";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{target: t}";
     type Body = NodeStep;
 
     fn id(s: &NodeStep) -> Option<&str> {

@@ -46,6 +46,8 @@ pub(crate) struct Switchover;
 
 impl StepKind for Switchover {
     const NAME: &'static str = "switchover";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{}";
     type Body = SwitchoverStep;
 
     fn id(s: &SwitchoverStep) -> Option<&str> {

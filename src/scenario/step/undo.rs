@@ -19,6 +19,8 @@ pub(crate) struct Undo;
 
 impl StepKind for Undo {
     const NAME: &'static str = "undo";
+    #[cfg(test)]
+    const SAMPLE: &'static str = "{fault: f}";
     type Body = UndoStep;
 
     fn check<'a>(u: &'a UndoStep, cx: &mut CheckCx<'a, '_>) {
