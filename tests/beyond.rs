@@ -272,3 +272,55 @@ fn a_frozen_etcd_leader_is_replaced_and_patroni_rides_through() {
         "etcd still stopped on {frozen}"
     );
 }
+
+#[test]
+fn a_scenario_needing_colocated_etcd_is_skipped_not_passed_on_separate_etcd() {
+    if common::skip_unless(&[common::Need::Root]) {
+        return;
+    }
+    let (lab, _guard) = lab_with(Patroni::V4);
+    let dir = report_dir("beyond-not-applicable");
+    let out = pgchaos(&[
+        "run",
+        "scenarios/beyond/colocated-minority-majority.yml",
+        "scenarios/poc/haproxy-ports.yml",
+        "--inventory",
+        lab.inventory.to_str().unwrap(),
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ]);
+    // The applicable scenario ran and passed; the other was not run, and says why.
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&dir);
+    let colocated = r["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "beyond-colocated-minority-majority")
+        .expect("the colocated scenario is in the results");
+    assert_eq!(colocated["verdict"], "skipped", "{colocated}");
+    let reason = colocated["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("not applicable to this cluster")
+            && reason.contains("requires.etcd: colocated")
+            && reason.contains("etcd1"),
+        "{reason}"
+    );
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("<skipped"), "{junit}");
+    // Alone, it is refused: nothing to run is not a pass.
+    let alone = pgchaos(&[
+        "run",
+        "scenarios/beyond/colocated-minority-majority.yml",
+        "--inventory",
+        lab.inventory.to_str().unwrap(),
+        "--report-dir",
+        report_dir("beyond-not-applicable-alone").to_str().unwrap(),
+    ]);
+    assert_eq!(alone.status.code(), Some(2), "{}", text(&alone));
+    assert!(
+        String::from_utf8_lossy(&alone.stderr).contains("no selected scenario applies"),
+        "{}",
+        text(&alone)
+    );
+}

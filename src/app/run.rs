@@ -50,6 +50,24 @@ pub(super) fn run(args: RunArgs) -> CommandResult {
         )));
     }
 
+    // Nothing to run is not a pass: refuse when no selected scenario fits this cluster.
+    let unmet: Vec<String> = selected
+        .iter()
+        .filter_map(|ls| {
+            ls.scenario
+                .requires
+                .unmet_by(&inv.inventory)
+                .map(|why| format!("{} ({}): {why}", ls.scenario.id, ls.path.display()))
+        })
+        .collect();
+    if unmet.len() == selected.len() {
+        return Err(Failure::bad_input(miette::miette!(
+            "no selected scenario applies to the cluster of {}: {}",
+            inventory_path.display(),
+            unmet.join("; ")
+        )));
+    }
+
     if args.dry_run {
         dry_run(&selected, &inv);
         return Ok(ExitCode::Success);
@@ -354,6 +372,10 @@ fn dry_run(scenarios: &[LoadedScenario], inv: &LoadedInventory) {
     for ls in scenarios {
         let sc = &ls.scenario;
         println!("\n== {} — {}", sc.id, sc.title);
+        if let Some(why) = sc.requires.unmet_by(inventory) {
+            println!("  skipped: {}{why}", crate::runner::NOT_APPLICABLE);
+            continue;
+        }
         let etcd_leader = inventory
             .nodes_with(crate::inventory::Role::Etcd)
             .next()

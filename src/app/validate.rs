@@ -94,6 +94,18 @@ pub(super) fn validate(args: ValidateArgs) -> CommandResult {
         ),
         None => println!("OK: {} scenario(s) valid", scenarios.len()),
     }
+    if let Some(inv) = &inventory {
+        // Valid, but a run against this cluster records them as skipped, not passed.
+        for ls in &scenarios {
+            if let Some(why) = ls.scenario.requires.unmet_by(&inv.inventory) {
+                println!(
+                    "note: {} ({}) will be skipped on this cluster: {why}",
+                    ls.scenario.id,
+                    ls.path.display()
+                );
+            }
+        }
+    }
     Ok(ExitCode::Success)
 }
 

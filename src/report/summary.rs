@@ -13,6 +13,7 @@ pub(crate) fn render_summary(r: &RunResults) -> String {
     scenario_table(&mut o, r);
     repeated_table(&mut o, r);
     accepted_risks(&mut o, r);
+    unbounded_losses(&mut o, r);
     not_passed(&mut o, r);
     let _ = writeln!(
         o,
@@ -209,6 +210,36 @@ fn accepted_risks(o: &mut String, r: &RunResults) {
     }
 }
 
+/// Acknowledged writes lost in a scenario that bounds no loss (asynchronous replication
+/// may lose them, and the scenario says so): measured, so shown, whatever the verdict.
+fn unbounded_losses(o: &mut String, r: &RunResults) {
+    let lossy: Vec<_> = r
+        .scenarios
+        .iter()
+        .filter_map(|s| {
+            let w = s.workload.as_ref()?;
+            let judged = s.checks.iter().any(|c| c.name == "lost writes");
+            (!w.lost.is_empty() && !judged).then_some((s, w))
+        })
+        .collect();
+    if !lossy.is_empty() {
+        let _ = writeln!(o, "### Lost writes measured, not bounded by the scenario\n");
+        for (s, w) in lossy {
+            let _ = writeln!(
+                o,
+                "- **{}**: {} of {} acknowledged write(s) lost{}",
+                md(&fmt::scenario_label(s)),
+                w.lost.len(),
+                w.acknowledged,
+                w.lost_span_seconds
+                    .map(|x| format!(" (span {})", fmt::secs(x)))
+                    .unwrap_or_default()
+            );
+        }
+        let _ = writeln!(o);
+    }
+}
+
 /// Each scenario that did not pass, with its first failed check or its reason.
 fn not_passed(o: &mut String, r: &RunResults) {
     let problems: Vec<_> = r
@@ -373,6 +404,33 @@ mod tests {
             "- **ops-switchover** (failed): check *old leader pg1 rejoins as a streaming replica*: expected"
         ), "{s}");
         assert!(s.contains("2 failed, 2 passed"), "{s}");
+    }
+
+    #[test]
+    fn lost_writes_no_check_bounds_are_still_listed() {
+        let mut r = fixture("failed-run");
+        let s0 = r
+            .scenarios
+            .iter_mut()
+            .find(|s| s.workload.is_some())
+            .expect("a scenario with a workload");
+        s0.checks.retain(|c| c.name != "lost writes");
+        let w = s0.workload.as_mut().unwrap();
+        w.lost = vec![7, 8, 9];
+        let id = s0.id.clone();
+        let s = render_summary(&r);
+        assert!(
+            s.contains("### Lost writes measured, not bounded by the scenario"),
+            "{s}"
+        );
+        assert!(s.contains(&format!("- **{id}**: 3 of ")), "{s}");
+        // A scenario that bounds its loss shows it in its checks instead.
+        let s0 = r.scenarios.iter_mut().find(|s| s.id == id).unwrap();
+        s0.checks.push(crate::results::CheckResult {
+            name: "lost writes".into(),
+            ..s0.checks[0].clone()
+        });
+        assert!(!render_summary(&r).contains("not bounded by the scenario"));
     }
 
     #[test]

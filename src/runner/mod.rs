@@ -195,6 +195,16 @@ impl Engine {
         );
         'outer: for (index, ls) in scenarios.iter().enumerate() {
             ran = index + 1;
+            // A scenario this cluster cannot give a meaning to is not run and not passed.
+            if let Some(why) = ls.scenario.requires.unmet_by(&self.inventory) {
+                let reason = format!("{NOT_APPLICABLE}{why}");
+                self.progress
+                    .line(&format!("    {} => SKIPPED: {reason}", ls.scenario.id));
+                results.scenarios.push(skipped(ls, &reason));
+                results.finished_at = Utc::now();
+                after_each(&results);
+                continue;
+            }
             for _rep in 0..self.config.repeat.max(1) {
                 n += 1;
                 let mut attempt = 1;
@@ -489,8 +499,20 @@ impl Engine {
     }
 }
 
-/// The result of a scenario the run stopped before.
-fn skipped(ls: &LoadedScenario) -> ScenarioResult {
+/// How the reason of a scenario skipped because the cluster does not fit its
+/// `requires` begins: such a scenario neither passes nor fails the run.
+pub(crate) const NOT_APPLICABLE: &str = "not applicable to this cluster: ";
+
+/// Whether `s` was skipped because the cluster does not fit its `requires`.
+pub(crate) fn not_applicable(s: &ScenarioResult) -> bool {
+    s.verdict == Verdict::Skipped
+        && s.reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with(NOT_APPLICABLE))
+}
+
+/// The result of a scenario that was not run, and why.
+fn skipped(ls: &LoadedScenario, reason: &str) -> ScenarioResult {
     let sc = &ls.scenario;
     let now = Utc::now();
     ScenarioResult {
@@ -501,10 +523,10 @@ fn skipped(ls: &LoadedScenario) -> ScenarioResult {
         tags: sc.tags.clone(),
         covers: sc.covers.clone(),
         documented: sc.documented.clone(),
-        observed: "not run: the run stopped before this scenario.".into(),
+        observed: format!("not run: {reason}."),
         attempt: 1,
         verdict: Verdict::Skipped,
-        reason: Some("the run stopped before this scenario".into()),
+        reason: Some(reason.to_owned()),
         started_at: now,
         finished_at: now,
         targets: Default::default(),
@@ -737,14 +759,16 @@ pub(crate) fn event(kind: EventKind, node: Option<&str>, description: impl Into<
 fn finish_outcome(results: &mut RunResults, scenarios: &[LoadedScenario], ran: usize) {
     if results.outcome != RunOutcome::Running {
         for ls in &scenarios[ran.min(scenarios.len())..] {
-            results.scenarios.push(skipped(ls));
+            results
+                .scenarios
+                .push(skipped(ls, "the run stopped before this scenario"));
         }
     }
     if results.outcome == RunOutcome::Running {
         results.outcome = if results
             .scenarios
             .iter()
-            .all(|s| scenario_passed_finally(results, s))
+            .all(|s| scenario_passed_finally(results, s) || not_applicable(s))
         {
             RunOutcome::Passed
         } else {

@@ -187,6 +187,10 @@ pub struct Requires {
     pub steady_within: HumanDuration,
     /// Minimum number of Patroni members.
     pub min_members: usize,
+    /// Where the cluster's etcd members must run for the scenario to mean anything
+    /// (default: anywhere). A cluster that does not fit is not faulted: the scenario is
+    /// recorded as skipped, with the reason, never as passed.
+    pub etcd: EtcdPlacement,
 }
 
 impl Default for Requires {
@@ -194,6 +198,62 @@ impl Default for Requires {
         Self {
             steady_within: HumanDuration::from_secs(60),
             min_members: 2,
+            etcd: EtcdPlacement::Any,
+        }
+    }
+}
+
+/// Where a scenario needs the DCS's etcd members.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EtcdPlacement {
+    /// Anywhere.
+    #[default]
+    Any,
+    /// One etcd member on every Patroni node and none elsewhere: a partition that cuts a
+    /// node from its peers cuts its etcd member from theirs too.
+    Colocated,
+}
+
+impl Requires {
+    /// Why the cluster of `inv` does not fit the scenario, if it does not.
+    pub(crate) fn unmet_by(&self, inv: &crate::inventory::Inventory) -> Option<String> {
+        use crate::inventory::Role;
+        match self.etcd {
+            EtcdPlacement::Any => None,
+            EtcdPlacement::Colocated => {
+                let names = |v: Vec<&crate::inventory::Node>| {
+                    v.iter()
+                        .map(|n| n.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let apart: Vec<_> = inv
+                    .nodes_with(Role::Etcd)
+                    .filter(|n| !n.roles.contains(&Role::Patroni))
+                    .collect();
+                let without: Vec<_> = inv
+                    .nodes_with(Role::Patroni)
+                    .filter(|n| !n.roles.contains(&Role::Etcd))
+                    .collect();
+                if apart.is_empty() && without.is_empty() {
+                    return None;
+                }
+                let mut why = Vec::new();
+                if !without.is_empty() {
+                    why.push(format!("no etcd member on {}", names(without)));
+                }
+                if !apart.is_empty() {
+                    why.push(format!(
+                        "etcd members apart from Patroni on {}",
+                        names(apart)
+                    ));
+                }
+                Some(format!(
+                    "needs an etcd member on every Patroni node and none elsewhere (`requires.etcd: colocated`); this cluster has {}",
+                    why.join(" and ")
+                ))
+            }
         }
     }
 }
@@ -320,5 +380,40 @@ impl SqlEndpoint {
             SqlEndpoint::Target(t) => vec![TargetRef::new("on", t)],
             _ => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod requires_tests {
+    use super::*;
+
+    fn inv(nodes: &str) -> crate::inventory::Inventory {
+        crate::inventory::parse(
+            std::path::Path::new("i.yml"),
+            &format!("cluster: {{scope: main}}\nnodes:\n{nodes}"),
+        )
+        .expect("inventory")
+        .inventory
+    }
+
+    #[test]
+    fn colocated_etcd_is_judged_from_the_inventory_roles() {
+        let need = Requires {
+            etcd: EtcdPlacement::Colocated,
+            ..Default::default()
+        };
+        let colocated = inv(
+            "  - {name: pg1, host: a, roles: [patroni, etcd]}\n  - {name: pg2, host: b, roles: [patroni, etcd]}\n",
+        );
+        assert_eq!(need.unmet_by(&colocated), None);
+        let separate = inv(
+            "  - {name: pg1, host: a, roles: [patroni]}\n  - {name: pg2, host: b, roles: [patroni, etcd]}\n  - {name: etcd1, host: c, roles: [etcd]}\n",
+        );
+        let why = need
+            .unmet_by(&separate)
+            .expect("separate etcd does not fit");
+        assert!(why.contains("no etcd member on pg1"), "{why}");
+        assert!(why.contains("apart from Patroni on etcd1"), "{why}");
+        assert_eq!(Requires::default().unmet_by(&separate), None);
     }
 }
