@@ -49,6 +49,7 @@ mod signal;
 mod sql;
 mod start_patroni;
 mod switchover;
+mod tags;
 mod undo;
 
 pub(crate) use block::{BlockAction, BlockStep, Direction, PortSide};
@@ -69,6 +70,7 @@ pub(crate) use shell::ShellStep;
 pub(crate) use signal::{Process, Signal, SignalStep};
 pub(crate) use sql::SqlStep;
 pub(crate) use switchover::SwitchoverStep;
+pub(crate) use tags::TagsStep;
 pub(crate) use undo::UndoStep;
 
 /// One step kind: everything pgchaos knows about it.
@@ -538,6 +540,9 @@ steps! {
     Reload(ApiNodeStep) = reload::Reload,
     /// Change the DCS configuration (`PATCH /config`); undone by restoring the old values.
     PatchConfig(PatchConfigStep) = patch_config::PatchConfig,
+    /// Set Patroni tags in nodes' configuration files and reload (fault undone by
+    /// restoring the files exactly and reloading).
+    Tags(TagsStep) = tags::Tags,
     /// Start Patroni on a spare node and enable it at boot.
     StartPatroni(NodeStep) = start_patroni::StartPatroni,
     /// Run SQL and optionally compare the result.
@@ -582,6 +587,7 @@ mod tests {
             "switchover" => "{}",
             "failover" => "{candidate: c}",
             "patch_config" => "{patch: {}}",
+            "tags" => "{target: t, set: {nofailover: true}}",
             "sql" => "{on: leader, query: q}",
             "pgbench" => "{duration: 1s}",
             "shell" => "{target: t, command: c}",
