@@ -241,3 +241,24 @@ fn a_scheduled_switchover_waits_for_its_time_and_is_cancelled_when_the_scenario_
         s["before"], s["after"]
     );
 }
+
+#[test]
+fn nofailover_on_every_replica_keeps_the_lock_free_and_false_lets_a_replica_lead() {
+    if skip_unless(&[Need::Root]) {
+        return;
+    }
+    // `nofailover: false` written instead: a replica takes the expired lock.
+    on_and_off(&Feature {
+        path: "scenarios/features/nofailover-tag.yml",
+        name: "nofailover",
+        off: &[
+            ("set: { nofailover: true }", "set: { nofailover: false }"),
+            // Patroni lists a boolean tag only when true.
+            ("has: { nofailover: true }", "not: { nofailover: true }"),
+        ],
+        fails_at: &[
+            "the leader key expires",
+            "every replica is tagged nofailover",
+        ],
+    });
+}

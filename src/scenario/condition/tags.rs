@@ -1,7 +1,10 @@
 //! `tags`: the tags members publish, as `/cluster` lists them. Patroni writes its tags
 //! into its member key in the DCS every HA loop from the configuration it has loaded
 //! (patroni/ha.py `touch_member`), so a tag listed there is one the member runs with:
-//! this is what to wait on after a `tags` step, rather than sleeping a loop.
+//! this is what to wait on after a `tags` step, rather than sleeping a loop. Patroni
+//! publishes its predefined boolean tags only when true (patroni/tags.py `_filter_tags`:
+//! `nofailover: false` is listed only beside a `failover_priority`), so `has` refuses one
+//! of them set to false: `not: {TAG: true}` is what waits for it switched off.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +32,15 @@ pub struct TagsCond {
 
 pub(crate) struct Tags;
 
+/// Patroni's boolean tags, published only when true (patroni/tags.py `_filter_tags`).
+const BOOL_TAGS: &[&str] = &[
+    "clonefrom",
+    "nofailover",
+    "noloadbalance",
+    "nosync",
+    "nostream",
+];
+
 /// Whether `tags` (a member's, if it has any) holds every entry of `want` (or, with
 /// `equal` false, none of them).
 fn matches(
@@ -55,6 +67,16 @@ impl ConditionKind for Tags {
     fn check(t: &TagsCond, cx: &mut CheckCx<'_, '_>) {
         if t.has.is_empty() && t.not.is_empty() {
             cx.empty(Self::NAME, "`has`, `not`");
+        }
+        for (tag, v) in &t.has {
+            if BOOL_TAGS.contains(&tag.as_str()) && v == &serde_json::Value::Bool(false) {
+                let at = cx.base.key("has").key(tag.clone());
+                cx.c.err(
+                    &at,
+                    format!("Patroni does not publish `{tag}: false` (it lists its boolean tags only when true)"),
+                    Some(format!("wait for `not: {{ {tag}: true }}` instead")),
+                );
+            }
         }
     }
 
