@@ -262,3 +262,30 @@ fn nofailover_on_every_replica_keeps_the_lock_free_and_false_lets_a_replica_lead
         ],
     });
 }
+
+#[test]
+fn failover_priority_picks_the_higher_of_two_equal_replicas_and_swapped_the_other_leads() {
+    if skip_unless(&[Need::Root]) {
+        return;
+    }
+    // `other` given the higher priority (3 against 2): `other` takes the lock.
+    on_and_off(&Feature {
+        path: "scenarios/features/failover-priority.yml",
+        name: "fprio",
+        off: &[
+            (
+                "set: { failover_priority: 1, nofailover: null }",
+                "set: { failover_priority: 3, nofailover: null }",
+            ),
+            (
+                "has: { failover_priority: 1 }",
+                "has: { failover_priority: 3 }",
+            ),
+            (
+                "not: { failover_priority: 1 }",
+                "not: { failover_priority: 3 }",
+            ),
+        ],
+        fails_at: &["the leader key expires after the TTL and of two replicas"],
+    });
+}
