@@ -65,6 +65,7 @@ pub(crate) use partition::{PartitionDirection, PartitionStep};
 pub(crate) use patch_config::PatchConfigStep;
 pub(crate) use pg_ctl::{PgCtlMode, PgCtlStep};
 pub(crate) use pgbench::PgbenchStep;
+pub(crate) use restart::RestartStep;
 pub(crate) use service::{Service, ServiceAction, ServiceStep};
 pub(crate) use shell::ShellStep;
 pub(crate) use signal::{Process, Signal, SignalStep};
@@ -258,13 +259,14 @@ pub(crate) trait StepRunner {
         node: &str,
         patch: serde_json::Value,
     ) -> Result<(), StepError>;
-    /// Registers the cancel of a switchover about to be scheduled through `node` as an
-    /// undo, after arming it on that node (a dead man's switch, which cleanup finds).
-    /// Fails, and nothing may be requested, when it could not be armed.
-    async fn cancel_switchover_later(
+    /// Registers the cancel of a switchover (or restart) about to be scheduled through
+    /// `node` as an undo, after arming it on that node (a dead man's switch, which cleanup
+    /// finds). Fails, and nothing may be requested, when it could not be armed.
+    async fn cancel_scheduled_later(
         &mut self,
         call: &mut Call<'_>,
         node: &str,
+        what: Scheduled,
     ) -> Result<(), StepError>;
     /// Records that an alternative outcome was taken at step `step` (and whether the
     /// remaining steps are not to run).
@@ -328,6 +330,16 @@ pub(crate) fn check_response<R: StepRunner>(
     }
 }
 
+/// A scheduled action pgchaos orders and must be able to cancel (see
+/// `fault/scheduled_switchover.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scheduled {
+    /// A switchover (`scheduled_at`), cluster-wide.
+    Switchover,
+    /// A restart of the member the request goes to (`schedule`).
+    Restart,
+}
+
 /// A patronictl operation, run on node `on`.
 pub(crate) enum Patronictl<'a> {
     /// `patronictl switchover`.
@@ -388,12 +400,11 @@ impl std::fmt::Display for Via {
 /// Which REST call an [`ApiNodeStep`] makes.
 #[derive(Clone, Copy)]
 pub(crate) enum ApiCall {
-    Restart,
     Reinitialize,
     Reload,
 }
 
-/// Carries out a REST call on one member (`restart`, `reinitialize`, `reload`).
+/// Carries out a REST call on one member (`reinitialize`, `reload`).
 pub(crate) async fn api_node_call<R: StepRunner>(
     a: &ApiNodeStep,
     what: ApiCall,
@@ -404,7 +415,6 @@ pub(crate) async fn api_node_call<R: StepRunner>(
     let n = run.node(&node)?;
     let c = run.client();
     let resp = match what {
-        ApiCall::Restart => c.restart(&n).await,
         ApiCall::Reinitialize => c.reinitialize(&n).await,
         ApiCall::Reload => c.reload(&n).await,
     };
@@ -533,7 +543,7 @@ steps! {
     /// Failover to a candidate through the REST API or patronictl.
     Failover(FailoverStep) = failover::Failover,
     /// Restart a member's PostgreSQL through Patroni (`POST /restart`).
-    Restart(ApiNodeStep) = restart::Restart,
+    Restart(RestartStep) = restart::Restart,
     /// Reinitialize a replica (`POST /reinitialize`).
     Reinitialize(ApiNodeStep) = reinitialize::Reinitialize,
     /// Reload Patroni's configuration (`POST /reload`).
