@@ -13,6 +13,11 @@
 //! then removes the backup, so that a failed reload can be retried by the dead man's
 //! switch or `pgchaos cleanup`. patronictl prints "Failed: reload ..." and still exits
 //! 0 when the REST call fails (patroni/ctl.py `reload`), so its output is checked.
+//!
+//! An undo that fails (the node down at the time) is kept on this machine for `pgchaos
+//! cleanup` like any other. What no record covers: pgchaos dying and the node rebooting
+//! before its switch fires (the undo record is on `/run`); the backup beside the file
+//! still holds the original then, for the operator to put back.
 
 use super::sh::Stem;
 use super::{Action, FaultContext, FaultError, Piece, assemble, names, nodes};
