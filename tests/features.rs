@@ -241,3 +241,106 @@ fn a_scheduled_switchover_waits_for_its_time_and_is_cancelled_when_the_scenario_
         s["before"], s["after"]
     );
 }
+
+#[test]
+fn nofailover_on_every_replica_keeps_the_lock_free_and_false_lets_a_replica_lead() {
+    if skip_unless(&[Need::Root]) {
+        return;
+    }
+    // `nofailover: false` written instead: a replica takes the expired lock.
+    on_and_off(&Feature {
+        path: "scenarios/features/nofailover-tag.yml",
+        name: "nofailover",
+        off: &[
+            ("set: { nofailover: true }", "set: { nofailover: false }"),
+            // Patroni lists a boolean tag only when true.
+            ("has: { nofailover: true }", "not: { nofailover: true }"),
+        ],
+        fails_at: &[
+            "the leader key expires",
+            "every replica is tagged nofailover",
+        ],
+    });
+}
+
+#[test]
+fn failover_priority_picks_the_higher_of_two_equal_replicas_and_swapped_the_other_leads() {
+    if skip_unless(&[Need::Root]) {
+        return;
+    }
+    // `other` given the higher priority (3 against 2): `other` takes the lock.
+    on_and_off(&Feature {
+        path: "scenarios/features/failover-priority.yml",
+        name: "fprio",
+        off: &[
+            (
+                "set: { failover_priority: 1, nofailover: null }",
+                "set: { failover_priority: 3, nofailover: null }",
+            ),
+            (
+                "has: { failover_priority: 1 }",
+                "has: { failover_priority: 3 }",
+            ),
+            (
+                "not: { failover_priority: 1 }",
+                "not: { failover_priority: 3 }",
+            ),
+        ],
+        fails_at: &["the leader key expires after the TTL and of two replicas"],
+    });
+}
+
+const SCHEDULED_RESTART: &str = "scenarios/features/scheduled-restart.yml";
+
+#[test]
+fn a_scheduled_restart_waits_for_its_time_and_is_cancelled_when_the_scenario_fails_first() {
+    if skip_unless(&[Need::Root]) {
+        return;
+    }
+    // Unscheduled, the restart happens at once and the hold fails.
+    on_and_off(&Feature {
+        path: SCHEDULED_RESTART,
+        name: "sched-restart",
+        off: &[(", scheduled_in: 40s", "")],
+        fails_at: &["the member waits for the scheduled time"],
+    });
+
+    // A scenario that fails before the time (its hold asks for the impossible) leaves no
+    // order behind: the undo cancelled it (`patronictl list` shows a "Scheduled restart"
+    // column while any member holds one).
+    let failing = variant(
+        SCHEDULED_RESTART,
+        "sched-restart-cancelled",
+        &[(
+            "        - postgres_restarted: { node: victim, is: false }\n",
+            "        - postgres_restarted: { node: victim, is: false }\n        - leader: { exists: false }\n",
+        )],
+    );
+    let (out, s) = run_on_lab(&failing, "sched-restart-cancelled");
+    assert_eq!(s["verdict"], "failed", "{}\n{s}", text(&out));
+    let cancelled = s["events"].as_array().is_some_and(|es| {
+        es.iter().any(|e| {
+            e["kind"] == "undo"
+                && e["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("scheduled restart"))
+        })
+    });
+    assert!(cancelled, "no cancel among the events: {}", s["events"]);
+    // The member key says so from the member's next HA loop on: waited for, within a
+    // deadline of several loops.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let o = on_node("pg1", "patronictl -c /etc/patroni/config.yml list");
+        assert!(o.status.success(), "patronictl list: {}", text(&o));
+        let listed = String::from_utf8_lossy(&o.stdout).to_string();
+        if !listed.contains("Scheduled restart") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a scheduled restart is still listed after the failed run:\n{listed}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}

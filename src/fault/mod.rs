@@ -38,6 +38,7 @@ pub(crate) mod pending;
 pub(crate) mod runlock;
 pub(crate) mod scheduled_switchover;
 mod sh;
+mod tags;
 pub(crate) mod undo;
 
 use std::collections::BTreeMap;
@@ -198,6 +199,7 @@ pub fn plan(step: &Step, ctx: &FaultContext) -> Result<Option<Action>, FaultErro
         Step::ClockStep(s) => clock_step::plan(s, ctx)?,
         Step::StartPatroni(s) => start_patroni(s, ctx)?,
         Step::Shell(s) => shell(s, ctx)?,
+        Step::Tags(s) => tags::plan(s, ctx)?,
         Step::Undo(_)
         | Step::Switchover(_)
         | Step::Failover(_)

@@ -6,38 +6,48 @@
 //! `pgchaos cleanup` also finds: `patronictl flush CLUSTER switchover --force` (Patroni
 //! 3.0 and 4.x; it says "No pending scheduled switchover" and succeeds when the
 //! switchover already happened, so the undo is idempotent).
+//!
+//! A restart scheduled on a member (`POST /restart` with `schedule`) is the same kind of
+//! order, kept by that member's Patroni until the time: its cancel is `patronictl flush
+//! CLUSTER MEMBER restart --force` (`DELETE /restart`; "No scheduled restart for member"
+//! and success once it has happened), armed on the member before the request.
 
 use super::{Action, FaultContext, FaultError, Piece, assemble, rule_tag};
+pub(crate) use crate::scenario::step::Scheduled;
 use crate::transport::shell_quote;
 
-/// The fault of a switchover scheduled through `node`: arms the cancel there; the
-/// request itself is the runner's.
-pub(crate) fn plan(ctx: &FaultContext, node: &str) -> Result<Action, FaultError> {
+/// The fault of an action scheduled through `node`: arms the cancel there; the request
+/// itself is the runner's.
+pub(crate) fn plan(ctx: &FaultContext, node: &str, what: Scheduled) -> Result<Action, FaultError> {
     super::check_run_id(ctx.run_id)?;
     let n = ctx
         .inventory
         .node(node)
         .ok_or_else(|| FaultError::UnknownNode(node.to_owned()))?;
     let patronictl = ctx.inventory.ops_for(n).patronictl;
-    let scope = &ctx.inventory.cluster.scope;
+    let scope = shell_quote(&ctx.inventory.cluster.scope);
+    let (word, flush) = match what {
+        Scheduled::Switchover => ("switchover", format!("{scope} switchover")),
+        Scheduled::Restart => (
+            "restart",
+            format!("{scope} {} restart", shell_quote(&n.name)),
+        ),
+    };
     let piece = Piece::undone(
         format!(
             "echo {}\n",
             shell_quote(&format!(
-                "pgchaos: the scheduled switchover {} is recorded here",
+                "pgchaos: the scheduled {word} {} is recorded here",
                 rule_tag(ctx.run_id, ctx.seq)
             ))
         ),
-        format!(
-            "{patronictl} flush {} switchover --force || exit 1\n",
-            shell_quote(scope)
-        ),
+        format!("{patronictl} flush {flush} --force || exit 1\n"),
     );
     Ok(assemble(
         ctx,
-        "scheduled_switchover",
-        "a scheduled switchover (cancelled with patronictl flush ... switchover)".into(),
-        || "cancel the scheduled switchover if it is still pending".into(),
+        &format!("scheduled_{word}"),
+        format!("a scheduled {word} (cancelled with patronictl flush ... {word})"),
+        || format!("cancel the scheduled {word} if it is still pending"),
         vec![(n, piece)],
     ))
 }
@@ -64,7 +74,7 @@ mod tests {
             deadman_after: Duration::from_secs(90),
             targets: &targets,
         };
-        let a = plan(&ctx, "pg1").expect("a plan");
+        let a = plan(&ctx, "pg1", Scheduled::Switchover).expect("a plan");
         let undo = a.undo.as_ref().expect("an undo");
         let scripts: Vec<&str> = a
             .inject
@@ -88,8 +98,17 @@ mod tests {
             assert!(out.status.success(), "{s}");
         }
         assert!(matches!(
-            plan(&ctx, "nope"),
+            plan(&ctx, "nope", Scheduled::Switchover),
             Err(FaultError::UnknownNode(_))
         ));
+        // A restart is cancelled on its member only.
+        let r = plan(&ctx, "pg1", Scheduled::Restart).expect("a plan");
+        let u = r.undo.expect("an undo");
+        assert!(
+            u.commands[0]
+                .script
+                .contains("flush 'demo cluster' pg1 restart --force"),
+            "{u:?}"
+        );
     }
 }

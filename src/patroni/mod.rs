@@ -430,10 +430,21 @@ impl PatroniClient {
     }
 
     /// `POST /restart` (restart PostgreSQL on `on` now).
-    pub(crate) async fn restart(&self, on: &Node) -> Result<ApiResponse, ApiError> {
-        // An empty JSON object: both versions accept it as "no conditions".
-        self.operation(Method::POST, on, "/restart", &json!({}))
-            .await
+    pub(crate) async fn restart(
+        &self,
+        on: &Node,
+        schedule: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<ApiResponse, ApiError> {
+        // An empty JSON object: both versions accept it as "no conditions". A schedule is
+        // an ISO 8601 timestamp with its zone (patroni/api.py `parse_schedule`), to the
+        // second.
+        let body = match schedule {
+            Some(at) => json!({
+                "schedule": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            }),
+            None => json!({}),
+        };
+        self.operation(Method::POST, on, "/restart", &body).await
     }
 
     /// `POST /reinitialize` (rebuild `on` from the leader; refused on the leader).

@@ -478,7 +478,7 @@ impl Live<'_> {
             ),
         ));
         let by_hand = "restart it by hand (patronictl restart --pending)";
-        match self.engine.client.restart(&n).await {
+        match self.engine.client.restart(&n, None).await {
             Ok(r) if (200..300).contains(&r.status) => {}
             Ok(r) => {
                 return Err(format!(
@@ -969,13 +969,15 @@ impl StepRunner for Live<'_> {
         Ok(())
     }
 
-    async fn cancel_switchover_later(
+    async fn cancel_scheduled_later(
         &mut self,
         call: &mut crate::scenario::step::Call<'_>,
         node: &str,
+        what: fault::scheduled_switchover::Scheduled,
     ) -> Result<(), StepError> {
-        let action = fault::scheduled_switchover::plan(&self.record_context(call.index), node)
-            .map_err(|e| StepError::Error(e.to_string()))?;
+        let action =
+            fault::scheduled_switchover::plan(&self.record_context(call.index), node, what)
+                .map_err(|e| StepError::Error(e.to_string()))?;
         let (armed, keep_switch) = self.run_inject(&action.inject, call.rec).await;
         if let Some(u) = action.undo {
             // Registered even when arming failed: the switch may be armed (unknown
@@ -989,7 +991,11 @@ impl StepRunner for Live<'_> {
         }
         armed.map_err(|e| {
             StepError::Error(format!(
-                "the cancel of the scheduled switchover could not be armed on {node}, so it was not requested: {e}"
+                "the cancel of the scheduled {} could not be armed on {node}, so it was not requested: {e}",
+                match what {
+                    fault::scheduled_switchover::Scheduled::Switchover => "switchover",
+                    fault::scheduled_switchover::Scheduled::Restart => "restart",
+                }
             ))
         })
     }

@@ -39,6 +39,7 @@ mod setting;
 mod settings_match;
 mod sql;
 mod steady_state;
+mod tags;
 mod timeline;
 mod watchdog_reset;
 mod writable;
@@ -54,6 +55,7 @@ pub(crate) use setting::SettingCond;
 pub(crate) use settings_match::SettingsMatchCond;
 pub(crate) use sql::SqlCond;
 pub(crate) use sql::{fmt_values, sql_values};
+pub(crate) use tags::TagsCond;
 pub(crate) use timeline::TimelineCond;
 
 /// What conditions are evaluated against, besides the world.
@@ -361,6 +363,8 @@ conditions! {
     /// Named settings have the same value on `node` as on `with` (e.g. a new member runs
     /// with the cluster-wide parameters of the leader).
     SettingsMatch(SettingsMatchCond) = settings_match::SettingsMatch,
+    /// The tags members publish in `/cluster` (from the configuration each has loaded).
+    Tags(TagsCond) = tags::Tags,
 }
 
 /// The kinds of a `oneOf` enum in the JSON Schema (`pgchaos schema scenario`), in order.

@@ -49,6 +49,7 @@ mod signal;
 mod sql;
 mod start_patroni;
 mod switchover;
+mod tags;
 mod undo;
 
 pub(crate) use block::{BlockAction, BlockStep, Direction, PortSide};
@@ -64,11 +65,13 @@ pub(crate) use partition::{PartitionDirection, PartitionStep};
 pub(crate) use patch_config::PatchConfigStep;
 pub(crate) use pg_ctl::{PgCtlMode, PgCtlStep};
 pub(crate) use pgbench::PgbenchStep;
+pub(crate) use restart::RestartStep;
 pub(crate) use service::{Service, ServiceAction, ServiceStep};
 pub(crate) use shell::ShellStep;
 pub(crate) use signal::{Process, Signal, SignalStep};
 pub(crate) use sql::SqlStep;
 pub(crate) use switchover::SwitchoverStep;
+pub(crate) use tags::TagsStep;
 pub(crate) use undo::UndoStep;
 
 /// One step kind: everything pgchaos knows about it.
@@ -259,13 +262,14 @@ pub(crate) trait StepRunner {
         node: &str,
         patch: serde_json::Value,
     ) -> Result<(), StepError>;
-    /// Registers the cancel of a switchover about to be scheduled through `node` as an
-    /// undo, after arming it on that node (a dead man's switch, which cleanup finds).
-    /// Fails, and nothing may be requested, when it could not be armed.
-    async fn cancel_switchover_later(
+    /// Registers the cancel of a switchover (or restart) about to be scheduled through
+    /// `node` as an undo, after arming it on that node (a dead man's switch, which cleanup
+    /// finds). Fails, and nothing may be requested, when it could not be armed.
+    async fn cancel_scheduled_later(
         &mut self,
         call: &mut Call<'_>,
         node: &str,
+        what: Scheduled,
     ) -> Result<(), StepError>;
     /// Records that an alternative outcome was taken at step `step` (and whether the
     /// remaining steps are not to run).
@@ -329,6 +333,16 @@ pub(crate) fn check_response<R: StepRunner>(
     }
 }
 
+/// A scheduled action pgchaos orders and must be able to cancel (see
+/// `fault/scheduled_switchover.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scheduled {
+    /// A switchover (`scheduled_at`), cluster-wide.
+    Switchover,
+    /// A restart of the member the request goes to (`schedule`).
+    Restart,
+}
+
 /// A patronictl operation, run on node `on`.
 pub(crate) enum Patronictl<'a> {
     /// `patronictl switchover`.
@@ -389,12 +403,11 @@ impl std::fmt::Display for Via {
 /// Which REST call an [`ApiNodeStep`] makes.
 #[derive(Clone, Copy)]
 pub(crate) enum ApiCall {
-    Restart,
     Reinitialize,
     Reload,
 }
 
-/// Carries out a REST call on one member (`restart`, `reinitialize`, `reload`).
+/// Carries out a REST call on one member (`reinitialize`, `reload`).
 pub(crate) async fn api_node_call<R: StepRunner>(
     a: &ApiNodeStep,
     what: ApiCall,
@@ -405,7 +418,6 @@ pub(crate) async fn api_node_call<R: StepRunner>(
     let n = run.node(&node)?;
     let c = run.client();
     let resp = match what {
-        ApiCall::Restart => c.restart(&n).await,
         ApiCall::Reinitialize => c.reinitialize(&n).await,
         ApiCall::Reload => c.reload(&n).await,
     };
@@ -539,13 +551,16 @@ steps! {
     /// Failover to a candidate through the REST API or patronictl.
     Failover(FailoverStep) = failover::Failover,
     /// Restart a member's PostgreSQL through Patroni (`POST /restart`).
-    Restart(ApiNodeStep) = restart::Restart,
+    Restart(RestartStep) = restart::Restart,
     /// Reinitialize a replica (`POST /reinitialize`).
     Reinitialize(ApiNodeStep) = reinitialize::Reinitialize,
     /// Reload Patroni's configuration (`POST /reload`).
     Reload(ApiNodeStep) = reload::Reload,
     /// Change the DCS configuration (`PATCH /config`); undone by restoring the old values.
     PatchConfig(PatchConfigStep) = patch_config::PatchConfig,
+    /// Set Patroni tags in nodes' configuration files and reload (fault undone by
+    /// restoring the files exactly and reloading).
+    Tags(TagsStep) = tags::Tags,
     /// Start Patroni on a spare node and enable it at boot.
     StartPatroni(NodeStep) = start_patroni::StartPatroni,
     /// Run SQL and optionally compare the result.

@@ -126,7 +126,8 @@ impl StepKind for Switchover {
         };
         if s.scheduled_in.is_some() {
             // No cancel armed, no order given.
-            run.cancel_switchover_later(&mut call, &on).await?;
+            run.cancel_scheduled_later(&mut call, &on, super::Scheduled::Switchover)
+                .await?;
         }
         run.mark_first_fault();
         run.event(EventKind::Operation, Some(&on), Self::describe(s));
