@@ -417,6 +417,10 @@ pub enum ObservationSource {
     SqlSsh,
     /// The leader key in the DCS (etcd), watched; `cluster_leader` is the key's holder.
     Dcs,
+    /// An etcd member's own status (`/v3/maintenance/status`): `role` is `leader`,
+    /// `follower` (of the leader most members follow) or absent (it follows no leader
+    /// that answers); `cluster_leader` is that leader.
+    Etcd,
 }
 
 /// `/cluster` snapshots.

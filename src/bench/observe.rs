@@ -162,7 +162,7 @@ pub(crate) async fn measure(
             ObservationSource::Sql => {
                 sql_per_node.insert(node, r);
             }
-            ObservationSource::SqlSsh | ObservationSource::Dcs => {}
+            ObservationSource::SqlSsh | ObservationSource::Dcs | ObservationSource::Etcd => {}
         }
     }
     if rest_per_node.is_empty() || sql_per_node.is_empty() {

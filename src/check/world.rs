@@ -74,6 +74,8 @@ impl World {
                 self.ssh.insert(o.node.clone(), o.clone());
             }
             ObservationSource::Dcs => self.dcs = Some(o.clone()),
+            // etcd's own health is for the reports; the `etcd` condition asks etcd itself.
+            ObservationSource::Etcd => {}
         }
     }
 

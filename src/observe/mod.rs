@@ -13,6 +13,7 @@ use crate::results::Observation;
 use crate::lsn;
 
 mod dcs;
+mod etcd_health;
 mod observers;
 mod rest;
 mod sql;

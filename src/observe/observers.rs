@@ -127,6 +127,11 @@ impl Observers {
                 timeline.clone(),
                 dcs_live.clone(),
             ));
+            tasks.push(super::etcd_health::spawn(
+                &rt,
+                inv.clone(),
+                timeline.clone(),
+            ));
         }
         let of = observed.len() as u64;
         for (index, node) in observed.into_iter().enumerate() {

@@ -14,6 +14,7 @@ pub(crate) fn render_summary(r: &RunResults) -> String {
     repeated_table(&mut o, r);
     accepted_risks(&mut o, r);
     unbounded_losses(&mut o, r);
+    etcd_outages(&mut o, r);
     not_passed(&mut o, r);
     let _ = writeln!(
         o,
@@ -234,6 +235,42 @@ fn unbounded_losses(o: &mut String, r: &RunResults) {
                 w.lost_span_seconds
                     .map(|x| format!(" (span {})", fmt::secs(x)))
                     .unwrap_or_default()
+            );
+        }
+        let _ = writeln!(o);
+    }
+}
+
+/// When the DCS itself had no leader, as etcd's members said (Patroni cannot renew a
+/// leader lock then): the cause behind many a failover, shown beside it.
+fn etcd_outages(o: &mut String, r: &RunResults) {
+    let rows: Vec<_> = r
+        .scenarios
+        .iter()
+        .filter_map(|s| {
+            let w = super::timeline::etcd_leaderless(s);
+            (!w.is_empty()).then_some((s, w))
+        })
+        .collect();
+    if !rows.is_empty() {
+        let _ = writeln!(o, "### etcd without a leader\n");
+        for (s, windows) in rows {
+            let list: Vec<String> = windows
+                .iter()
+                .map(|(a, b)| {
+                    format!(
+                        "{} → {} ({})",
+                        fmt::clock(*a),
+                        fmt::clock(*b),
+                        fmt::secs(fmt::between(*a, *b))
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                o,
+                "- **{}**: {}",
+                md(&fmt::scenario_label(s)),
+                list.join("; ")
             );
         }
         let _ = writeln!(o);

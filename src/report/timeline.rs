@@ -194,30 +194,38 @@ fn node_lanes(
     t1: DateTime<Utc>,
     sc: &Scale,
 ) -> (Vec<Lane>, f64) {
-    let mut by_node: BTreeMap<&str, Vec<&Observation>> = BTreeMap::new();
+    // etcd members get lanes of their own, after the nodes (a colocated member shares its
+    // host with a Patroni node, not its lane).
+    let mut by_node: BTreeMap<String, Vec<&Observation>> = BTreeMap::new();
     for o in &s.observations {
-        by_node.entry(o.node.as_str()).or_default().push(o);
+        let lane = if o.source == ObservationSource::Etcd {
+            format!("{ETCD_LANE}{}", o.node)
+        } else {
+            o.node.clone()
+        };
+        by_node.entry(lane).or_default().push(o);
     }
-    let mut nodes: Vec<&str> = node_order
+    let mut nodes: Vec<String> = node_order
         .iter()
-        .map(String::as_str)
-        .filter(|n| by_node.contains_key(n))
+        .filter(|n| by_node.contains_key(n.as_str()))
+        .cloned()
         .collect();
     for n in by_node.keys() {
         if !nodes.contains(n) {
-            nodes.push(n);
+            nodes.push(n.clone());
         }
     }
 
     let mut lanes = Vec::new();
     let mut y = LANES_TOP;
     for node in nodes {
+        let node = node.as_str();
         let mut obs = by_node.remove(node).unwrap_or_default();
         obs.sort_by_key(|o| o.at);
         let rest: Vec<&Observation> = obs
             .iter()
             .copied()
-            .filter(|o| o.source == ObservationSource::Rest)
+            .filter(|o| matches!(o.source, ObservationSource::Rest | ObservationSource::Etcd))
             .collect();
         let segments = rest_segments(&rest, t1, sc, node);
         let sql = sql_segments(&obs, t1, sc, node);
@@ -364,6 +372,53 @@ fn segment(
     }
 }
 
+/// The windows of a scenario during which no etcd member that answered was the leader
+/// (from the etcd observer's samples; none when etcd was not observed).
+pub(crate) fn etcd_leaderless(s: &ScenarioResult) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut obs: Vec<&Observation> = s
+        .observations
+        .iter()
+        .filter(|o| o.source == ObservationSource::Etcd)
+        .collect();
+    obs.sort_by_key(|o| o.at);
+    let mut latest: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut since: Option<DateTime<Utc>> = None;
+    for (i, o) in obs.iter().enumerate() {
+        latest.insert(&o.node, o.reachable && o.role.as_deref() == Some("leader"));
+        // One poll answers every member at the same instant: judge after the last of them.
+        if obs.get(i + 1).is_some_and(|n| n.at == o.at) {
+            continue;
+        }
+        let led = latest.values().any(|l| *l);
+        match (led, since) {
+            (false, None) => since = Some(o.at),
+            (true, Some(a)) => {
+                out.push((a, o.at));
+                since = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(a) = since {
+        out.push((a, s.finished_at.max(a)));
+    }
+    out
+}
+
+/// How an etcd member's lane is named.
+const ETCD_LANE: &str = "etcd · ";
+
+/// Class and label of an etcd member's own status.
+fn etcd_state(o: &Observation) -> (&'static str, String) {
+    match (o.reachable, o.role.as_deref()) {
+        (false, _) => ("unreachable", "etcd silent".to_owned()),
+        (true, Some("leader")) => ("leader", "etcd leader".to_owned()),
+        (true, Some(_)) => ("replica", "etcd follower".to_owned()),
+        (true, None) => ("stopped", "no etcd leader".to_owned()),
+    }
+}
+
 /// Role class and label of a REST observation.
 fn rest_state(o: &Observation) -> (&'static str, String) {
     if !o.reachable {
@@ -418,8 +473,22 @@ fn rest_segments(
         if to <= o.at && i + 1 < rest.len() {
             continue;
         }
-        let (class, label) = rest_state(o);
+        let (class, label) = if o.source == ObservationSource::Etcd {
+            etcd_state(o)
+        } else {
+            rest_state(o)
+        };
         let detail = match (&o.error, &o.state) {
+            (Some(e), _) if !o.reachable && o.source == ObservationSource::Etcd => {
+                format!("etcd member silent: {e}")
+            }
+            (_, _) if o.source == ObservationSource::Etcd => format!(
+                "{label}{}",
+                o.cluster_leader
+                    .as_deref()
+                    .map(|l| format!(" (leader {l})"))
+                    .unwrap_or_default()
+            ),
             (Some(e), _) if !o.reachable => format!("REST unreachable: {e}"),
             (_, Some(st)) => format!(
                 "role {}, state {st}{}",
@@ -545,6 +614,41 @@ mod tests {
     use super::*;
 
     use crate::report::test_fixture as fixture;
+
+    #[test]
+    fn etcd_members_get_lanes_of_their_own_and_leaderless_windows_are_found() {
+        let mut r = fixture("failed-run");
+        let s = &mut r.scenarios[0];
+        let t = |secs: i64| s.started_at + chrono::Duration::seconds(secs);
+        let etcd = |at, node: &str, role: Option<&str>, reachable| Observation {
+            at,
+            node: node.into(),
+            source: ObservationSource::Etcd,
+            reachable,
+            role: role.map(str::to_owned),
+            ..Default::default()
+        };
+        let (a, b, c, d) = (t(1), t(2), t(3), t(4));
+        s.finished_at = s.finished_at.max(t(5));
+        s.observations.extend([
+            etcd(a, "e2", Some("follower"), true),
+            etcd(a, "e1", Some("leader"), true),
+            // The leader goes silent; the other answers with no leader until it leads.
+            etcd(b, "e1", None, false),
+            etcd(c, "e2", None, true),
+            etcd(d, "e2", Some("leader"), true),
+        ]);
+        assert_eq!(etcd_leaderless(s), vec![(b, d)]);
+        let chart = chart(s, &[]).expect("a chart");
+        let lane = chart
+            .lanes
+            .iter()
+            .find(|l| l.node == "etcd · e2")
+            .expect("a lane for etcd member e2");
+        let labels: Vec<&str> = lane.segments.iter().map(|g| g.label.as_str()).collect();
+        assert_eq!(labels, ["etcd follower", "no etcd leader", "etcd leader"]);
+        assert!(chart.lanes.iter().all(|l| l.node != "e2"));
+    }
 
     #[test]
     fn switchover_lanes_show_roles_over_time() {
