@@ -39,6 +39,7 @@ mod setting;
 mod settings_match;
 mod sql;
 mod steady_state;
+mod sync_standbys;
 mod tags;
 mod timeline;
 mod watchdog_reset;
@@ -330,6 +331,8 @@ conditions! {
     Lag(LagCond) = lag::Lag,
     /// One leader, every other member running or streaming, all on one timeline.
     SteadyState(bool) = steady_state::SteadyState,
+    /// How many members the leader lists as synchronous standbys.
+    SyncStandbys(CountCond) = sync_standbys::SyncStandbys,
     /// Whether a node accepts writes, asked directly (SQL, or SSH to its local socket).
     Writable(NodeBoolCond) = writable::Writable,
     /// Whether a node's REST API answers.
