@@ -305,6 +305,18 @@ fn pgchaos_with_state(state: &std::path::Path, args: &[&str]) -> std::process::O
     )
 }
 
+/// Starts `pgchaos ARGS` with its own state directory, stderr piped for the test to read.
+fn spawn_with_state(state: &std::path::Path, args: &[&str]) -> std::process::Child {
+    Command::new(bin())
+        .args(args)
+        .env("PGCHAOS_STATE_DIR", state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("failed to start pgchaos")
+}
+
 /// Powers the node on when dropped (a no-op when it is on).
 struct PowerOnAtExit<'a>(&'a str);
 
@@ -334,21 +346,17 @@ fn a_node_powered_off_before_its_undo_is_named_exit_3_and_cleanup_heals_it_later
     let inv = lab.inventory.to_str().unwrap();
     let state = tempfile::tempdir().unwrap();
     let dir = report_dir("undo-node-down");
-    let mut child = Command::new(bin())
-        .args([
+    let mut child = spawn_with_state(
+        state.path(),
+        &[
             "run",
             "tests/scenarios/undo-node-down.yml",
             "--inventory",
             inv,
             "--report-dir",
             dir.to_str().unwrap(),
-        ])
-        .env("PGCHAOS_STATE_DIR", state.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("failed to start pgchaos");
+        ],
+    );
     let blocked = |n: &str| !tagged_rules(&[n]).is_empty();
     let mut victims = Vec::new();
     assert!(
@@ -506,8 +514,9 @@ fn ssh_cut_from_pgchaos_side_mid_fault_the_switch_heals_the_node_and_exit_3_name
     let inv = lab.inventory.to_str().unwrap();
     let state = tempfile::tempdir().unwrap();
     let dir = report_dir("ssh-cut");
-    let mut child = Command::new(bin())
-        .args([
+    let mut child = spawn_with_state(
+        state.path(),
+        &[
             "run",
             "tests/scenarios/long-block.yml",
             "--inventory",
@@ -516,13 +525,8 @@ fn ssh_cut_from_pgchaos_side_mid_fault_the_switch_heals_the_node_and_exit_3_name
             dir.to_str().unwrap(),
             "--deadman-margin",
             "5s",
-        ])
-        .env("PGCHAOS_STATE_DIR", state.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("failed to start pgchaos");
+        ],
+    );
     let mut victim = None;
     assert!(
         eventually(Duration::from_secs(120), || {

@@ -18,6 +18,26 @@ pub struct CountCond {
     pub at_least: Option<u32>,
 }
 
+impl CountCond {
+    /// Whether `n` is within the bounds.
+    pub(crate) fn admits(&self, n: u32) -> bool {
+        self.at_least.is_none_or(|a| n >= a) && self.at_most.is_none_or(|b| n <= b)
+    }
+
+    /// The bounds in words after `what` (`leadership changed at most 1 time(s)`).
+    pub(crate) fn words(&self, what: &str, unit: &str) -> String {
+        match (self.at_least, self.at_most) {
+            (Some(a), Some(b)) if a == b => format!("{what} exactly {a}{unit}"),
+            (a, b) => format!(
+                "{what}{}{}",
+                a.map(|a| format!(" at least {a}{unit}"))
+                    .unwrap_or_default(),
+                b.map(|b| format!(" at most {b}{unit}")).unwrap_or_default()
+            ),
+        }
+    }
+}
+
 pub(crate) struct LeaderChanges;
 
 impl ConditionKind for LeaderChanges {
@@ -33,21 +53,11 @@ impl ConditionKind for LeaderChanges {
     }
 
     fn describe(c: &CountCond, _ctx: &Context) -> String {
-        match (c.at_least, c.at_most) {
-            (Some(a), Some(b)) if a == b => format!("leadership changed exactly {a} time(s)"),
-            (a, b) => format!(
-                "leadership changed{}{}",
-                a.map(|a| format!(" at least {a} time(s)"))
-                    .unwrap_or_default(),
-                b.map(|b| format!(" at most {b} time(s)"))
-                    .unwrap_or_default()
-            ),
-        }
+        c.words("leadership changed", " time(s)")
     }
 
     fn on_timeline(cc: &CountCond, _w: &World, ctx: &Context) -> Eval {
         let n = ctx.leader_changes;
-        let ok = cc.at_least.is_none_or(|a| n >= a) && cc.at_most.is_none_or(|b| n <= b);
-        Eval::new(ok, format!("{n} leader change(s)"))
+        Eval::new(cc.admits(n), format!("{n} leader change(s)"))
     }
 }

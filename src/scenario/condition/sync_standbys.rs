@@ -35,14 +35,7 @@ impl ConditionKind for SyncStandbys {
     }
 
     fn describe(c: &CountCond, _ctx: &Context) -> String {
-        match (c.at_least, c.at_most) {
-            (Some(a), Some(b)) if a == b => format!("exactly {a} synchronous standby(s)"),
-            (a, b) => format!(
-                "synchronous standbys{}{}",
-                a.map(|a| format!(" at least {a}")).unwrap_or_default(),
-                b.map(|b| format!(" at most {b}")).unwrap_or_default()
-            ),
-        }
+        c.words("synchronous standbys:", "")
     }
 
     fn on_timeline(c: &CountCond, w: &World, _ctx: &Context) -> Eval {
@@ -50,8 +43,7 @@ impl ConditionKind for SyncStandbys {
             return Eval::new(false, "no /cluster view answered");
         };
         let sync = synchronous(members);
-        let n = sync.len() as u32;
-        let ok = c.at_least.is_none_or(|a| n >= a) && c.at_most.is_none_or(|b| n <= b);
+        let ok = c.admits(sync.len() as u32);
         let seen = if sync.is_empty() {
             "no synchronous standby".to_owned()
         } else {
