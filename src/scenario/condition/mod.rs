@@ -249,6 +249,42 @@ pub(crate) fn on_node_or_all(node: &Option<String>) -> SqlEndpoint {
     }
 }
 
+/// Judges every node of `target` by its entry in the freshest `/cluster` answer (raw JSON,
+/// for fields [`crate::observe::MemberView`] does not carry): `judge` gives whether the
+/// entry satisfies the condition and what it showed; a node not listed fails.
+pub(crate) fn each_listed_member(
+    w: &World,
+    ctx: &Context,
+    target: &str,
+    judge: impl Fn(&serde_json::Value) -> (bool, String),
+) -> Eval {
+    let nodes = ctx.nodes(target);
+    let Some(json) = w.cluster_json() else {
+        return Eval::new(false, "no /cluster view answered");
+    };
+    let members = json.get("members").and_then(|m| m.as_array());
+    let mut ok = !nodes.is_empty();
+    let mut seen = Vec::new();
+    for x in &nodes {
+        let member = members.and_then(|ms| {
+            ms.iter()
+                .find(|m| m.get("name").and_then(|v| v.as_str()) == Some(x))
+        });
+        match member {
+            Some(m) => {
+                let (fine, showed) = judge(m);
+                ok &= fine;
+                seen.push(format!("{x}: {showed}"));
+            }
+            None => {
+                ok = false;
+                seen.push(format!("{x}: not listed"));
+            }
+        }
+    }
+    Eval::new(ok, seen.join("; "))
+}
+
 macro_rules! conditions {
     ($( $(#[$doc:meta])* $variant:ident($body:ty) = $kind:ty, )*) => {
         /// A condition over the observation timeline. Written as a single-key map.

@@ -25,35 +25,12 @@ impl ConditionKind for PendingRestart {
     }
 
     fn on_timeline(n: &NodeBoolCond, w: &World, ctx: &Context) -> Eval {
-        let nodes = ctx.nodes(&n.node);
-        let Some(json) = w.cluster_json() else {
-            return Eval::new(false, "no /cluster view answered");
-        };
-        let members = json.get("members").and_then(|m| m.as_array());
-        let mut ok = !nodes.is_empty();
-        let mut seen = Vec::new();
-        for x in &nodes {
-            let flag = members
-                .and_then(|ms| {
-                    ms.iter()
-                        .find(|m| m.get("name").and_then(|v| v.as_str()) == Some(x))
-                })
-                .map(|m| {
-                    m.get("pending_restart")
-                        .and_then(|v| v.as_bool())
-                        .unwrap_or(false)
-                });
-            match flag {
-                Some(f) => {
-                    ok &= f == n.is;
-                    seen.push(format!("{x}: pending_restart={f}"));
-                }
-                None => {
-                    ok = false;
-                    seen.push(format!("{x}: not listed"));
-                }
-            }
-        }
-        Eval::new(ok, seen.join("; "))
+        super::each_listed_member(w, ctx, &n.node, |m| {
+            let f = m
+                .get("pending_restart")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            (f == n.is, format!("pending_restart={f}"))
+        })
     }
 }

@@ -93,34 +93,16 @@ impl ConditionKind for Tags {
     }
 
     fn on_timeline(t: &TagsCond, w: &World, ctx: &Context) -> Eval {
-        let nodes = ctx.nodes(&t.node);
-        let Some(json) = w.cluster_json() else {
-            return Eval::new(false, "no /cluster view answered");
-        };
-        let members = json.get("members").and_then(|m| m.as_array());
-        let mut ok = !nodes.is_empty();
-        let mut seen = Vec::new();
-        for x in &nodes {
-            let member = members.and_then(|ms| {
-                ms.iter()
-                    .find(|m| m.get("name").and_then(|v| v.as_str()) == Some(x))
-            });
-            match member {
-                Some(m) => {
-                    let tags = m.get("tags");
-                    ok &= matches(tags, &t.has, true) && matches(tags, &t.not, false);
-                    seen.push(format!(
-                        "{x}: tags {}",
-                        tags.map(|v| v.to_string()).unwrap_or_else(|| "{}".into())
-                    ));
-                }
-                None => {
-                    ok = false;
-                    seen.push(format!("{x}: not listed"));
-                }
-            }
-        }
-        Eval::new(ok, seen.join("; "))
+        super::each_listed_member(w, ctx, &t.node, |m| {
+            let tags = m.get("tags");
+            (
+                matches(tags, &t.has, true) && matches(tags, &t.not, false),
+                format!(
+                    "tags {}",
+                    tags.map(|v| v.to_string()).unwrap_or_else(|| "{}".into())
+                ),
+            )
+        })
     }
 }
 
