@@ -17,7 +17,7 @@ pub(crate) mod sysinfo;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -491,10 +491,28 @@ async fn measure_writer(inv: &Inventory, opts: &BenchOptions) -> Result<WriterCo
         .map_err(|e| BenchError::Setup(e.to_string()))?;
     let run_id = format!("bench-{}", std::process::id());
     let dur = opts.writer_for;
-    tokio::task::spawn_blocking(move || {
-        crate::workload::measure_writer_cost(target, settings, 50, dur, &run_id)
-    })
-    .await
-    .map_err(|e| BenchError::Measure(format!("the writer benchmark thread failed: {e}")))?
-    .map_err(|e| BenchError::Measure(e.to_string()))
+    // The section before may have moved the leader (the Chaos Toolkit comparison makes a
+    // switchover): HAProxy routes writes again once its health checks see the new
+    // primary, so a write port that does not answer yet is asked again until a deadline.
+    let deadline = Instant::now() + WRITE_PORT_DEADLINE;
+    loop {
+        let (t, s, id) = (target.clone(), settings.clone(), run_id.clone());
+        let r = tokio::task::spawn_blocking(move || {
+            crate::workload::measure_writer_cost(t, s, 50, dur, &id)
+        })
+        .await
+        .map_err(|e| BenchError::Measure(format!("the writer benchmark thread failed: {e}")))?;
+        match r {
+            Ok(cost) => return Ok(cost),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(BenchError::Measure(format!(
+                    "{e} (the write port did not take writes within {WRITE_PORT_DEADLINE:?})"
+                )));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
 }
+
+/// How long the writer benchmark waits for HAProxy's write port to take writes.
+const WRITE_PORT_DEADLINE: Duration = Duration::from_secs(60);
