@@ -344,3 +344,36 @@ fn a_scheduled_restart_waits_for_its_time_and_is_cancelled_when_the_scenario_fai
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
+
+#[test]
+fn a_multi_host_writer_follows_the_lock_and_the_report_names_each_server_it_wrote_to() {
+    if skip_unless(&[Need::Root]) {
+        return;
+    }
+    // A plain run: the point is what the client sees, not a feature switched off.
+    let (out, s) = run_on_lab(
+        "scenarios/features/libpq-multi-host-writer.yml",
+        "multi-host",
+    );
+    assert_eq!(s["verdict"], "passed", "{}\n{s}", text(&out));
+    let servers = s["workload"]["servers"].as_array().expect("server windows");
+    // The old leader took writes before the cut, the new one after: two servers, each
+    // named, on consecutive timelines.
+    let names: Vec<&str> = servers
+        .iter()
+        .filter_map(|w| w["server"].as_str())
+        .collect();
+    assert!(
+        names.len() >= 2 && names.first() != names.last(),
+        "the writes did not move to a second server: {}",
+        s["workload"]
+    );
+    assert!(
+        servers
+            .iter()
+            .all(|w| w["rows"].as_u64().unwrap_or(0) > 0 && w["timeline"].as_u64().is_some()),
+        "a server window without rows or timeline: {}",
+        s["workload"]
+    );
+    assert!(s["workload"]["split_brain"].is_null(), "{}", s["workload"]);
+}
