@@ -333,6 +333,11 @@ pub struct Verdicts {
     pub write_unavailable_max: Option<HumanDuration>,
     /// `never`: rows taken by two primaries in overlapping windows fail the scenario.
     pub split_brain: Option<Never>,
+    /// Most UP→DOWN transitions any one HAProxy backend server may make during the
+    /// scenario, as HAProxy counts them on its stats page (`chkdown`). A switchover takes
+    /// the old leader out of the write pool once and the new one out of the read pool
+    /// once; more than that is a server flapping in and out of a pool.
+    pub haproxy_flaps_max: Option<u64>,
 }
 
 /// The only accepted value: `never`.
