@@ -533,6 +533,28 @@ pub struct WorkloadResult {
     /// Each replica compared with the reference node.
     #[serde(default)]
     pub replicas: Vec<ReplicaCheck>,
+    /// Writes acknowledged by a server that did not hold the leader key when they were
+    /// sent, per server: `None` when the leader key was not observed (nothing judged),
+    /// empty when every acknowledged write went to the key's holder.
+    #[serde(default)]
+    pub without_leader_key: Option<Vec<KeylessWrites>>,
+}
+
+/// Acknowledged writes one server took while the leader key in the DCS named another
+/// member or nobody, as pgchaos observed the key (a lower bound: the key is seen to move
+/// a little after it moved).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+pub struct KeylessWrites {
+    /// The server that acknowledged them.
+    pub server: String,
+    /// How many.
+    pub rows: u64,
+    /// When the first of them was sent, and who held the key then (`None`: nobody).
+    pub first_sent: DateTime<Utc>,
+    /// See `first_sent`.
+    pub holder_then: Option<String>,
+    /// When the last of them was acknowledged.
+    pub last_acknowledged: DateTime<Utc>,
 }
 
 /// One replica's copy of the workload table compared with the reference node's.

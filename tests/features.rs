@@ -376,6 +376,14 @@ fn a_multi_host_writer_follows_the_lock_and_the_report_names_each_server_it_wrot
         s["workload"]
     );
     assert!(s["workload"]["split_brain"].is_null(), "{}", s["workload"]);
+    // Judged against the leader key as observed, and empty: the old primary demoted
+    // itself before its key expired, so no write landed there without the lock.
+    assert_eq!(
+        s["workload"]["without_leader_key"],
+        serde_json::json!([]),
+        "{}",
+        s["workload"]
+    );
 }
 
 #[test]

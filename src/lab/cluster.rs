@@ -37,7 +37,36 @@ pub(crate) fn http_get(
         .ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response")
         })?;
-    Ok((code, body.to_owned()))
+    let chunked = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
+    Ok((
+        code,
+        if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        },
+    ))
+}
+
+/// The body of a `Transfer-Encoding: chunked` response (HAProxy's stats page answers an
+/// HTTP/1.0 request that way): each chunk is its size in hex, CRLF, the data, CRLF.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = size.split(';').next().unwrap_or("").trim();
+        let Ok(n) = usize::from_str_radix(size, 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            out.push_str(rest.get(..n.min(rest.len())).unwrap_or(""));
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
+    }
+    out
 }
 
 /// One member as `GET /cluster` reports it.
@@ -296,5 +325,15 @@ impl fmt::Display for Status {
             writeln!(f, "down (rebooting or keeper gone): {}", down.join(", "))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunked_body_is_joined() {
+        assert_eq!(dechunk("5\r\n# a,b\r\n3\r\n\nx,\r\n0\r\n\r\n"), "# a,b\nx,");
     }
 }

@@ -135,6 +135,21 @@ pub(crate) fn failed_first(scenarios: &[ScenarioResult]) -> Vec<usize> {
     idx
 }
 
+/// One server's writes taken while another member (or nobody) held the leader key.
+pub(crate) fn keyless_line(kw: &crate::results::KeylessWrites) -> String {
+    format!(
+        "{} acknowledged {} write(s) sent from {} on, while the leader key {}; the last at {}",
+        kw.server,
+        kw.rows,
+        clock(kw.first_sent),
+        kw.holder_then
+            .as_deref()
+            .map(|h| format!("named {h}"))
+            .unwrap_or_else(|| "named nobody".to_owned()),
+        clock(kw.last_acknowledged)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

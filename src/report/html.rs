@@ -505,6 +505,19 @@ fn workload_rows(w: &WorkloadResult) -> Vec<(&'static str, String, bool)> {
             false,
         ));
     }
+    match &w.without_leader_key {
+        None => {}
+        Some(k) if k.is_empty() => rows.push((
+            "Writes without the leader key",
+            "none: every acknowledged write went to the key's holder".to_owned(),
+            false,
+        )),
+        Some(k) => {
+            for kw in k {
+                rows.push(("Writes without the leader key", fmt::keyless_line(kw), true));
+            }
+        }
+    }
     if let Some(rd) = &w.reads {
         let by: Vec<String> = rd
             .served_by

@@ -16,6 +16,7 @@ pub(crate) fn render_summary(r: &RunResults) -> String {
     unbounded_losses(&mut o, r);
     etcd_outages(&mut o, r);
     haproxy_flapping(&mut o, r);
+    keyless_writes(&mut o, r);
     not_passed(&mut o, r);
     let _ = writeln!(
         o,
@@ -310,6 +311,32 @@ fn haproxy_flapping(o: &mut String, r: &RunResults) {
     }
 }
 
+/// Writes an old primary acknowledged after the leader key had moved away from it: what a
+/// client that bypasses Patroni's health checks (a libpq multi-host string) can get.
+fn keyless_writes(o: &mut String, r: &RunResults) {
+    let rows: Vec<_> = r
+        .scenarios
+        .iter()
+        .filter_map(|s| {
+            let k = s.workload.as_ref()?.without_leader_key.as_ref()?;
+            (!k.is_empty()).then_some((s, k))
+        })
+        .collect();
+    if !rows.is_empty() {
+        let _ = writeln!(o, "### Writes acknowledged without the leader key\n");
+        for (s, k) in rows {
+            let lines: Vec<String> = k.iter().map(fmt::keyless_line).collect();
+            let _ = writeln!(
+                o,
+                "- **{}**: {}",
+                md(&fmt::scenario_label(s)),
+                md(&lines.join("; "))
+            );
+        }
+        let _ = writeln!(o);
+    }
+}
+
 /// Each scenario that did not pass, with its first failed check or its reason.
 fn not_passed(o: &mut String, r: &RunResults) {
     let problems: Vec<_> = r
@@ -519,6 +546,37 @@ mod tests {
             s.contains("replicas/pg2 3×") && !s.contains("primary/pg1 1×"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn writes_without_the_leader_key_are_listed_and_an_empty_judgement_is_not() {
+        let mut r = fixture("failed-run");
+        let w = r
+            .scenarios
+            .iter_mut()
+            .find_map(|s| s.workload.as_mut())
+            .expect("a workload");
+        w.without_leader_key = Some(vec![]);
+        assert!(!render_summary(&r).contains("without the leader key"));
+        let t = chrono::DateTime::<chrono::Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+        let w = r
+            .scenarios
+            .iter_mut()
+            .find_map(|s| s.workload.as_mut())
+            .unwrap();
+        w.without_leader_key = Some(vec![crate::results::KeylessWrites {
+            server: "pg1".into(),
+            rows: 4,
+            first_sent: t,
+            holder_then: Some("pg2".into()),
+            last_acknowledged: t,
+        }]);
+        let s = render_summary(&r);
+        assert!(
+            s.contains("### Writes acknowledged without the leader key"),
+            "{s}"
+        );
+        assert!(s.contains("pg1 acknowledged 4 write(s) sent from 22:13:20.000 on, while the leader key named pg2"), "{s}");
     }
 
     #[test]

@@ -640,12 +640,35 @@ impl<'e> Live<'e> {
             )
             .await
             {
-                Ok(r) => self.load.workload_result = Some(r),
+                Ok(mut r) => {
+                    r.without_leader_key = self.writes_without_key(&ledger, &nodes);
+                    self.load.workload_result = Some(r);
+                }
                 Err(e) => {
                     self.load.workload_error = Some(format!("failed to verify the workload: {e}"))
                 }
             }
         }
+    }
+
+    /// The acknowledged writes each server took without holding the leader key, against
+    /// the key as the DCS observer saw it in this scenario (`None` when it saw no key).
+    fn writes_without_key(
+        &self,
+        ledger: &workload::Ledger,
+        nodes: &[(String, workload::Endpoint)],
+    ) -> Option<Vec<crate::results::KeylessWrites>> {
+        let key: Vec<_> = self
+            .view
+            .samples(&self.engine.timeline)
+            .into_iter()
+            .map(|s| s.observation)
+            .filter(|o| o.source == crate::results::ObservationSource::Dcs && o.reachable)
+            .map(|o| (o.at, o.cluster_leader))
+            .collect();
+        let mut entries = ledger.entries.clone();
+        workload::server_names(nodes).rename_entries(&mut entries);
+        workload::writes_without_key(&entries, &key)
     }
 
     /// The data verdicts (lost writes, write unavailability, split brain in the data,

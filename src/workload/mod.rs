@@ -17,6 +17,7 @@
 mod classify;
 mod conn;
 mod cost;
+mod keyless;
 mod ledger;
 mod reader;
 pub mod scratch;
@@ -33,8 +34,10 @@ use tokio::task::JoinHandle;
 
 pub(crate) use classify::classify;
 pub use cost::{WriterCost, measure_writer_cost};
+pub(crate) use keyless::writes_without_key;
 pub use ledger::{Ledger, LedgerEntry, Outcome, Row};
 
+pub(crate) use verify::server_names;
 pub use verify::verify;
 
 use crate::inventory::Postgres;

@@ -70,25 +70,12 @@ pub async fn verify(
         }
     }
 
-    // Report servers by node name where the address the server saw itself on is a node's.
-    let names: BTreeMap<String, String> = nodes
-        .iter()
-        .map(|(name, ep)| (format!("{}:{}", ep.host, ep.port), name.clone()))
-        .collect();
-    let rename = |server: &mut String| {
-        if let Some(name) = names.get(server.as_str()) {
-            server.clone_from(name);
-        }
-    };
+    let names = server_names(nodes);
     let mut named = ledger.clone();
-    for e in &mut named.entries {
-        if let Outcome::Acknowledged { server, .. } = &mut e.outcome {
-            rename(server);
-        }
-    }
+    names.rename_entries(&mut named.entries);
     for rows in rows_by_node.values_mut() {
         for row in rows.iter_mut() {
-            rename(&mut row.server);
+            names.rename(&mut row.server);
         }
     }
     let mut result = classify(&named, leader, &rows_by_node, fault_at);
@@ -107,6 +94,38 @@ pub async fn verify(
         }
     }
     Ok(result)
+}
+
+/// Node names by the `address:port` a server sees itself on.
+pub(crate) struct ServerNames(BTreeMap<String, String>);
+
+/// Servers are reported by node name where the address the server saw itself on is a
+/// node's (an inventory that lists nodes by IP gets names in the report; others keep the
+/// address).
+pub(crate) fn server_names(nodes: &[(String, Endpoint)]) -> ServerNames {
+    ServerNames(
+        nodes
+            .iter()
+            .map(|(name, ep)| (format!("{}:{}", ep.host, ep.port), name.clone()))
+            .collect(),
+    )
+}
+
+impl ServerNames {
+    fn rename(&self, server: &mut String) {
+        if let Some(name) = self.0.get(server.as_str()) {
+            server.clone_from(name);
+        }
+    }
+
+    /// Renames the server of every acknowledged entry.
+    pub(crate) fn rename_entries(&self, entries: &mut [super::LedgerEntry]) {
+        for e in entries {
+            if let Outcome::Acknowledged { server, .. } = &mut e.outcome {
+                self.rename(server);
+            }
+        }
+    }
 }
 
 async fn read_replica(
