@@ -69,7 +69,11 @@ fn acknowledged_ids(ledger: &Ledger) -> Vec<i64> {
 async fn steady_writes_are_all_present_and_reads_name_their_server() {
     let pg = server(&[]);
     let mut spec = writer(50);
-    spec.reader = Some(ReaderSpec { rate: 20 });
+    spec.reader = Some(ReaderSpec {
+        rate: 20,
+        replicas: false,
+        lag_check: None,
+    });
     let w = Workload::start(
         &spec,
         WriteTarget::Single(pg.endpoint()),
