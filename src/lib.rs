@@ -23,6 +23,7 @@ mod duration;
 mod etcd;
 mod exit;
 pub mod fault;
+mod haproxy;
 pub mod inventory;
 pub mod lab;
 mod lsn;

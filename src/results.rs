@@ -389,6 +389,10 @@ pub struct Observation {
     pub cluster_leader: Option<String>,
     /// Error text when not reachable.
     pub error: Option<String>,
+    /// HAProxy's count of this backend server's UP→DOWN transitions (`chkdown`), HAProxy
+    /// samples only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chkdown: Option<u64>,
 }
 
 /// What produced an observation.
@@ -421,6 +425,9 @@ pub enum ObservationSource {
     /// `follower` (of the leader most members follow) or absent (it follows no leader
     /// that answers); `cluster_leader` is that leader.
     Etcd,
+    /// A backend server on HAProxy's stats page: `node` is `proxy/server`, `state` its
+    /// status (`UP`, `DOWN`, `UP 1/2`, `MAINT`, ...), `chkdown` its UP→DOWN count.
+    Haproxy,
 }
 
 /// `/cluster` snapshots.
@@ -447,6 +454,27 @@ pub(crate) struct Metrics {
     pub leader_changes: u32,
     /// Observations per second per node achieved.
     pub samples_per_second: Option<f64>,
+    /// Each HAProxy backend server's UP→DOWN transitions during the scenario, from the
+    /// stats page (empty when HAProxy's stats were not read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub haproxy: Vec<HaproxyFlaps>,
+}
+
+/// How often one HAProxy backend server was taken out of its pool during a scenario.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+pub(crate) struct HaproxyFlaps {
+    /// `proxy/server` as the stats page names it.
+    pub server: String,
+    /// UP→DOWN transitions HAProxy counted (`chkdown` increases, a restart of HAProxy
+    /// counted from zero).
+    pub went_down: u64,
+    /// When the samples saw it turn DOWN (a transition shorter than a sample interval is
+    /// counted by HAProxy but may have no time here).
+    pub down_at: Vec<DateTime<Utc>>,
+    /// Its status in the first and the last sample.
+    pub first_status: String,
+    /// See `first_status`.
+    pub last_status: String,
 }
 
 /// The workload's outcome.

@@ -451,3 +451,53 @@ fn delayed_replicas_serve_stale_reads_that_the_bound_catches_when_set_below_them
         "{observed}"
     );
 }
+
+#[test]
+fn a_replica_that_catches_up_rejoins_the_read_pool_once_and_a_zero_bound_names_it() {
+    if skip_unless(&[Need::Root]) {
+        return;
+    }
+    let path = "scenarios/features/haproxy-replica-catches-up.yml";
+    let (out, on) = run_on_lab(path, "flaps-on");
+    assert_eq!(on["verdict"], "passed", "{}\n{on}", text(&out));
+    let standby = on["targets"]["standby"][0].as_str().expect("standby bound");
+    let primary = on["targets"]["primary"][0].as_str().expect("primary bound");
+    let went_down = |s: &serde_json::Value, server: &str| {
+        s["metrics"]["haproxy"]
+            .as_array()
+            .and_then(|fs| fs.iter().find(|f| f["server"] == server))
+            .and_then(|f| f["went_down"].as_u64())
+            .unwrap_or_else(|| panic!("no HAProxy count for {server}: {}", s["metrics"]))
+    };
+    // HAProxy's own count, from its stats page: out of the read pool once, and the
+    // leader never out of the write pool.
+    assert_eq!(went_down(&on, &format!("replicas/{standby}")), 1);
+    assert_eq!(went_down(&on, &format!("primary/{primary}")), 0);
+
+    // The same run bounded at 0 fails on that verdict and says which server went down.
+    let tight = variant(
+        path,
+        "flaps-zero",
+        &[("\n  haproxy_flaps_max: 1\n", "\n  haproxy_flaps_max: 0\n")],
+    );
+    let (out, off) = run_on_lab(&tight, "flaps-zero");
+    assert_eq!(off["verdict"], "failed", "{}\n{off}", text(&out));
+    let check = off["checks"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == "HAProxy flaps"))
+        .unwrap_or_else(|| panic!("no HAProxy flaps check: {off}"));
+    assert_eq!(check["passed"], false, "{check}");
+    let standby = off["targets"]["standby"][0]
+        .as_str()
+        .expect("standby bound");
+    let observed = check["observed"].as_str().unwrap_or_default();
+    assert!(
+        observed.contains(&format!("replicas/{standby} went down 1×")),
+        "{check}"
+    );
+    assert_eq!(
+        failed_steps(&off),
+        Vec::<u64>::new(),
+        "only the verdict fails: {off}"
+    );
+}

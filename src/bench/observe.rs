@@ -162,7 +162,10 @@ pub(crate) async fn measure(
             ObservationSource::Sql => {
                 sql_per_node.insert(node, r);
             }
-            ObservationSource::SqlSsh | ObservationSource::Dcs | ObservationSource::Etcd => {}
+            ObservationSource::SqlSsh
+            | ObservationSource::Dcs
+            | ObservationSource::Etcd
+            | ObservationSource::Haproxy => {}
         }
     }
     if rest_per_node.is_empty() || sql_per_node.is_empty() {

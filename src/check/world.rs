@@ -74,8 +74,9 @@ impl World {
                 self.ssh.insert(o.node.clone(), o.clone());
             }
             ObservationSource::Dcs => self.dcs = Some(o.clone()),
-            // etcd's own health is for the reports; the `etcd` condition asks etcd itself.
-            ObservationSource::Etcd => {}
+            // etcd's own health and HAProxy's pools are for the reports and verdicts; the
+            // `etcd` and `haproxy` conditions ask them directly.
+            ObservationSource::Etcd | ObservationSource::Haproxy => {}
         }
     }
 

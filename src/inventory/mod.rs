@@ -422,8 +422,15 @@ pub struct Haproxy {
     pub write_port: u16,
     /// Port balanced over nodes answering `/replica`.
     pub read_port: Option<u16>,
-    /// Port of the stats page.
+    /// Port of the stats page (`listen stats` ... `bind`): pgchaos reads each backend
+    /// server's status and UP→DOWN count there (`haproxy_flaps_max`, the report's lanes).
     pub stats_port: Option<u16>,
+    /// The page's `stats uri` (default `/`).
+    #[serde(default)]
+    pub stats_path: Option<String>,
+    /// `stats auth` credentials, when the page asks for them.
+    #[serde(default)]
+    pub stats_auth: Option<BasicAuth>,
 }
 
 impl Inventory {

@@ -177,13 +177,13 @@ fn haproxy_routes_to(state: &LabState, leader: &str) -> bool {
     let Ok((200, csv)) = http_get(h.ip, HAPROXY_STATS_PORT, "/;csv", TIMEOUT) else {
         return false;
     };
-    let up: Vec<&str> = csv
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f.len() > 17 && f[0] == "primary" && f[17] == "UP").then(|| f[1])
-        })
-        .filter(|s| *s != "FRONTEND" && *s != "BACKEND")
+    let Some(servers) = crate::haproxy::parse(&csv) else {
+        return false;
+    };
+    let up: Vec<&str> = servers
+        .iter()
+        .filter(|s| s.proxy == "primary" && s.status == "UP")
+        .map(|s| s.server.as_str())
         .collect();
     up == [leader]
 }

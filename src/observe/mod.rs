@@ -14,12 +14,14 @@ use crate::lsn;
 
 mod dcs;
 mod etcd_health;
+mod haproxy_stats;
 mod observers;
 mod rest;
 mod sql;
 
 pub(crate) use crate::patroni::MemberView;
 pub(crate) use dcs::{leader_key, member_key, read_leader_once, read_value_once, watch_events};
+pub(crate) use haproxy_stats::flaps as haproxy_flaps;
 pub use observers::{ObserveConfig, Observers, SampleRate, sample_rates};
 pub use sql::{PgSettings, SqlReading, probe_once};
 

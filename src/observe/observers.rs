@@ -133,6 +133,11 @@ impl Observers {
                 timeline.clone(),
             ));
         }
+        tasks.extend(super::haproxy_stats::spawn(
+            &rt,
+            inv.clone(),
+            timeline.clone(),
+        ));
         let of = observed.len() as u64;
         for (index, node) in observed.into_iter().enumerate() {
             tasks.push(rt.spawn(rest::run(

@@ -16,6 +16,7 @@ pub(crate) fn render_summary(r: &RunResults) -> String {
     unbounded_losses(&mut o, r);
     stale_reads(&mut o, r);
     etcd_outages(&mut o, r);
+    haproxy_flapping(&mut o, r);
     not_passed(&mut o, r);
     let _ = writeln!(
         o,
@@ -313,6 +314,38 @@ fn etcd_outages(o: &mut String, r: &RunResults) {
     }
 }
 
+/// HAProxy backend servers taken out of a pool more than once in a scenario (from its
+/// stats page): a failover or switchover moves each server at most once; more is a
+/// server flapping in and out of a pool, which the application sees as errors.
+fn haproxy_flapping(o: &mut String, r: &RunResults) {
+    let rows: Vec<_> = r
+        .scenarios
+        .iter()
+        .filter_map(|s| {
+            let many: Vec<String> = s
+                .metrics
+                .haproxy
+                .iter()
+                .filter(|f| f.went_down > 1)
+                .map(|f| format!("{} {}×", f.server, f.went_down))
+                .collect();
+            (!many.is_empty()).then_some((s, many))
+        })
+        .collect();
+    if !rows.is_empty() {
+        let _ = writeln!(o, "### HAProxy servers down more than once\n");
+        for (s, many) in rows {
+            let _ = writeln!(
+                o,
+                "- **{}**: {}",
+                md(&fmt::scenario_label(s)),
+                md(&many.join(", "))
+            );
+        }
+        let _ = writeln!(o);
+    }
+}
+
 /// Each scenario that did not pass, with its first failed check or its reason.
 fn not_passed(o: &mut String, r: &RunResults) {
     let problems: Vec<_> = r
@@ -504,6 +537,24 @@ mod tests {
             ..s0.checks[0].clone()
         });
         assert!(!render_summary(&r).contains("not bounded by the scenario"));
+    }
+
+    #[test]
+    fn haproxy_servers_down_more_than_once_are_listed() {
+        let mut r = fixture("failed-run");
+        let flaps = |server: &str, went_down: u64| crate::results::HaproxyFlaps {
+            server: server.into(),
+            went_down,
+            ..Default::default()
+        };
+        assert!(!render_summary(&r).contains("HAProxy servers"));
+        r.scenarios[0].metrics.haproxy = vec![flaps("primary/pg1", 1), flaps("replicas/pg2", 3)];
+        let s = render_summary(&r);
+        assert!(s.contains("### HAProxy servers down more than once"), "{s}");
+        assert!(
+            s.contains("replicas/pg2 3×") && !s.contains("primary/pg1 1×"),
+            "{s}"
+        );
     }
 
     #[test]

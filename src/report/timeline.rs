@@ -15,7 +15,8 @@ use super::fmt;
 use crate::results::{EventKind, Observation, ObservationSource, ScenarioResult, WorkloadResult};
 
 const WIDTH: f64 = 1000.0;
-const X0: f64 = 96.0;
+// Room for a lane label such as "HAProxy · primary".
+const X0: f64 = 152.0;
 const X1: f64 = 984.0;
 const MARKER_ROW_Y: [f64; 2] = [12.0, 30.0];
 const LANES_TOP: f64 = 44.0;
@@ -196,12 +197,19 @@ fn node_lanes(
 ) -> (Vec<Lane>, f64) {
     // etcd members get lanes of their own, after the nodes (a colocated member shares its
     // host with a Patroni node, not its lane).
+    // HAProxy's servers are shown a lane per pool (which servers are UP), not per server.
+    let pools = haproxy_pools(&s.observations);
     let mut by_node: BTreeMap<String, Vec<&Observation>> = BTreeMap::new();
-    for o in &s.observations {
-        let lane = if o.source == ObservationSource::Etcd {
-            format!("{ETCD_LANE}{}", o.node)
-        } else {
-            o.node.clone()
+    for o in s
+        .observations
+        .iter()
+        .filter(|o| o.source != ObservationSource::Haproxy)
+        .chain(&pools)
+    {
+        let lane = match o.source {
+            ObservationSource::Etcd => format!("{ETCD_LANE}{}", o.node),
+            ObservationSource::Haproxy => format!("{HAPROXY_LANE}{}", o.node),
+            _ => o.node.clone(),
         };
         by_node.entry(lane).or_default().push(o);
     }
@@ -225,7 +233,12 @@ fn node_lanes(
         let rest: Vec<&Observation> = obs
             .iter()
             .copied()
-            .filter(|o| matches!(o.source, ObservationSource::Rest | ObservationSource::Etcd))
+            .filter(|o| {
+                matches!(
+                    o.source,
+                    ObservationSource::Rest | ObservationSource::Etcd | ObservationSource::Haproxy
+                )
+            })
             .collect();
         let segments = rest_segments(&rest, t1, sc, node);
         let sql = sql_segments(&obs, t1, sc, node);
@@ -419,6 +432,72 @@ fn etcd_state(o: &Observation) -> (&'static str, String) {
     }
 }
 
+const HAPROXY_LANE: &str = "HAProxy · ";
+
+/// Class and label of a pool built by [`haproxy_pools`].
+fn haproxy_state(o: &Observation) -> (&'static str, String) {
+    match (o.reachable, o.state.as_deref()) {
+        (false, _) => ("unreachable", "stats silent".to_owned()),
+        (true, None | Some("")) => ("stopped", "no server UP".to_owned()),
+        (true, Some(up)) => ("replica", format!("UP: {up}")),
+    }
+}
+
+/// One observation per HAProxy pool each time its set of UP servers changed, `state`
+/// naming them (from the per-server samples; an unanswered stats page marks every pool
+/// unreachable).
+fn haproxy_pools(obs: &[Observation]) -> Vec<Observation> {
+    let mut sorted: Vec<&Observation> = obs
+        .iter()
+        .filter(|o| o.source == ObservationSource::Haproxy)
+        .collect();
+    sorted.sort_by_key(|o| o.at);
+    // pool -> server -> UP
+    let mut status: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
+    let mut shown: BTreeMap<String, (bool, String)> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut silent = false;
+    let mut error = None;
+    for (i, o) in sorted.iter().enumerate() {
+        if !o.node.contains('/') {
+            // The page's own sample: answered or not.
+            silent = !o.reachable;
+            error = o.error.clone();
+        } else if let Some((pool, server)) = o.node.split_once('/') {
+            let up = o.state.as_deref().is_some_and(|s| s.starts_with("UP"));
+            status
+                .entry(pool.to_owned())
+                .or_default()
+                .insert(server.to_owned(), up);
+        }
+        // Judge each poll after its last sample (one poll stamps every server alike).
+        if sorted.get(i + 1).is_some_and(|n| n.at == o.at) {
+            continue;
+        }
+        for (pool, servers) in &status {
+            let up: Vec<&str> = servers
+                .iter()
+                .filter(|(_, u)| **u)
+                .map(|(s, _)| s.as_str())
+                .collect();
+            let now = (!silent, up.join(" "));
+            if shown.get(pool) != Some(&now) {
+                out.push(Observation {
+                    at: o.at,
+                    node: pool.clone(),
+                    source: ObservationSource::Haproxy,
+                    reachable: now.0,
+                    state: Some(now.1.clone()),
+                    error: error.clone(),
+                    ..Default::default()
+                });
+                shown.insert(pool.clone(), now);
+            }
+        }
+    }
+    out
+}
+
 /// Role class and label of a REST observation.
 fn rest_state(o: &Observation) -> (&'static str, String) {
     if !o.reachable {
@@ -473,12 +552,16 @@ fn rest_segments(
         if to <= o.at && i + 1 < rest.len() {
             continue;
         }
-        let (class, label) = if o.source == ObservationSource::Etcd {
-            etcd_state(o)
-        } else {
-            rest_state(o)
+        let (class, label) = match o.source {
+            ObservationSource::Etcd => etcd_state(o),
+            ObservationSource::Haproxy => haproxy_state(o),
+            _ => rest_state(o),
         };
         let detail = match (&o.error, &o.state) {
+            (Some(e), _) if !o.reachable && o.source == ObservationSource::Haproxy => {
+                format!("HAProxy's stats page silent: {e}")
+            }
+            (_, _) if o.source == ObservationSource::Haproxy => format!("HAProxy {label}"),
             (Some(e), _) if !o.reachable && o.source == ObservationSource::Etcd => {
                 format!("etcd member silent: {e}")
             }
@@ -709,6 +792,53 @@ mod tests {
         let pg1 = c.lanes.iter().find(|l| l.node == "pg1").unwrap();
         assert!(pg1.sql.iter().all(|x| x.class == "sql-rw"), "{:?}", pg1.sql);
         assert!(pg1.sql.iter().any(|x| x.title.contains("over SSH only")));
+    }
+
+    #[test]
+    fn haproxy_pools_get_a_lane_each_naming_their_up_servers() {
+        let r = fixture("failed-run");
+        let mut s = r.scenarios[0].clone();
+        let t0 = s.observations[0].at;
+        let at = |ms: i64| t0 + chrono::Duration::milliseconds(ms);
+        let hp = |ms: i64, node: &str, state: Option<&str>, reachable: bool| Observation {
+            at: at(ms),
+            node: node.into(),
+            source: ObservationSource::Haproxy,
+            reachable,
+            state: state.map(str::to_owned),
+            ..Default::default()
+        };
+        s.observations.extend([
+            hp(0, "stats page", None, true),
+            hp(0, "primary/pg1", Some("UP"), true),
+            hp(0, "primary/pg2", Some("DOWN"), true),
+            hp(0, "replicas/pg2", Some("UP"), true),
+            hp(1000, "primary/pg1", Some("DOWN"), true),
+            hp(2000, "stats page", None, false),
+            // Answers again with nothing changed: the pools are shown again.
+            hp(3000, "stats page", None, true),
+            hp(4000, "primary/pg2", Some("UP"), true),
+        ]);
+        s.observations.sort_by_key(|o| o.at);
+        let c = chart(&s, &[]).unwrap();
+        let lane = |n: &str| c.lanes.iter().find(|l| l.node == n).expect(n);
+        let labels: Vec<&str> = lane("HAProxy · primary")
+            .segments
+            .iter()
+            .map(|x| x.label.as_str())
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "UP: pg1",
+                "no server UP",
+                "stats silent",
+                "no server UP",
+                "UP: pg2"
+            ]
+        );
+        assert_eq!(lane("HAProxy · replicas").segments[0].label, "UP: pg2");
+        assert!(!c.lanes.iter().any(|l| l.node.contains("stats page")));
     }
 
     #[test]

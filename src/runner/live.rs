@@ -171,6 +171,17 @@ pub(crate) struct Record {
 }
 
 impl Record {
+    /// Records a check over the whole scenario; a failed one is also a finding.
+    pub(crate) fn verdict_check(&mut self, c: CheckResult) {
+        if !c.passed {
+            self.findings.push(Finding::Check(format!(
+                "{}: expected {}, observed {}",
+                c.name, c.expected, c.observed
+            )));
+        }
+        self.checks.push(c);
+    }
+
     /// Records the steps from `from` on as not run: an earlier step did not succeed.
     pub(crate) fn skip_from(&mut self, steps: &[crate::scenario::Step], from: usize) {
         for (i, step) in steps.iter().enumerate().skip(from) {
@@ -315,6 +326,53 @@ impl Load {
         }
         checks
     }
+}
+
+/// `haproxy_flaps_max`: no backend server went down more often than `max`. Without any
+/// sample of HAProxy's stats page nothing was measured, and the check fails saying so.
+fn flaps_check(max: u64, flaps: &[crate::results::HaproxyFlaps]) -> CheckResult {
+    let worst = flaps.iter().map(|f| f.went_down).max();
+    let over: Vec<String> = flaps
+        .iter()
+        .filter(|f| f.went_down > max)
+        .map(|f| {
+            let at: Vec<String> = f
+                .down_at
+                .iter()
+                .map(|t| t.format("%H:%M:%S%.3f").to_string())
+                .collect();
+            format!(
+                "{} went down {}× (at {})",
+                f.server,
+                f.went_down,
+                if at.is_empty() {
+                    "times not sampled".into()
+                } else {
+                    at.join(", ")
+                }
+            )
+        })
+        .collect();
+    let (passed, observed) = match worst {
+        None => (
+            false,
+            "not measured: no sample of HAProxy's stats page in the scenario".to_owned(),
+        ),
+        Some(_) if !over.is_empty() => (false, over.join("; ")),
+        Some(w) => (
+            true,
+            format!(
+                "at most {w} UP→DOWN transition(s) per server over {} server(s)",
+                flaps.len()
+            ),
+        ),
+    };
+    data_check(
+        "HAProxy flaps",
+        format!("no HAProxy backend server goes down more than {max}×"),
+        passed,
+        observed,
+    )
 }
 
 /// A data check as recorded in the result.
@@ -636,13 +694,7 @@ impl<'e> Live<'e> {
             ));
         }
         for c in checks {
-            if !c.passed {
-                self.record.findings.push(Finding::Check(format!(
-                    "{}: expected {}, observed {}",
-                    c.name, c.expected, c.observed
-                )));
-            }
-            self.record.checks.push(c);
+            self.record.verdict_check(c);
         }
         if v.lost_writes.is_none()
             && v.write_unavailable_max.is_none()
@@ -723,6 +775,10 @@ impl<'e> Live<'e> {
         );
         if let Some(w) = &self.load.workload_result {
             metrics.write_unavailable_seconds = w.max_gap_seconds;
+        }
+        if let Some(max) = self.scenario.verdicts.haproxy_flaps_max {
+            self.record
+                .verdict_check(flaps_check(max, &metrics.haproxy));
         }
         let (verdict, reason) = self.record.findings.verdict();
         let finished_at = Utc::now();
@@ -928,4 +984,34 @@ pub(crate) fn group_of(path: &std::path::Path) -> String {
         .and_then(|n| n.to_str())
         .unwrap_or("scenarios")
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::HaproxyFlaps;
+
+    #[test]
+    fn the_flap_bound_names_each_server_over_it_and_fails_when_nothing_was_measured() {
+        let f = |server: &str, went_down: u64| HaproxyFlaps {
+            server: server.into(),
+            went_down,
+            ..Default::default()
+        };
+        let ok = flaps_check(1, &[f("primary/pg1", 1), f("replicas/pg2", 0)]);
+        assert!(ok.passed, "{ok:?}");
+        let over = flaps_check(1, &[f("primary/pg1", 1), f("replicas/pg2", 3)]);
+        assert!(!over.passed);
+        assert!(
+            over.observed
+                .starts_with("replicas/pg2 went down 3× (at times not sampled)"),
+            "{}",
+            over.observed
+        );
+        let none = flaps_check(1, &[]);
+        assert!(
+            !none.passed && none.observed.starts_with("not measured"),
+            "{none:?}"
+        );
+    }
 }

@@ -656,6 +656,7 @@ pub(crate) fn metrics_from(
         write_unavailable_seconds: None,
         leader_changes: live_changes,
         samples_per_second,
+        haproxy: crate::observe::haproxy_flaps(samples.iter().map(|s| &s.observation)),
     }
 }
 

@@ -177,6 +177,22 @@ fn check_one(s: &LoadedScenario, inv: &LoadedInventory) -> Vec<Diagnostic> {
         }
     }
 
+    if sc.verdicts.haproxy_flaps_max.is_some()
+        && c.inv
+            .entrypoints
+            .haproxy
+            .as_ref()
+            .and_then(|h| h.stats_port)
+            .is_none()
+    {
+        let inv_path = c.inv_path.clone();
+        c.err(
+            &root.key("verdicts").key("haproxy_flaps_max"),
+            format!("`haproxy_flaps_max` is read from HAProxy's stats page, but inventory {inv_path} has no `entrypoints.haproxy.stats_port`"),
+            "set `entrypoints.haproxy.stats_port` (and `stats_path` when its `stats uri` is not `/`) in the inventory".into(),
+        );
+    }
+
     for (i, step) in sc.steps.iter().enumerate() {
         let base = root.key("steps").idx(i).key(step.kind());
         step.check_inventory(&mut c, &base);

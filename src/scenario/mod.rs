@@ -350,6 +350,11 @@ pub struct Verdicts {
     /// judged. Needs a writer and a reader; a run where no read through the read port
     /// succeeded fails it.
     pub stale_read_max: Option<HumanDuration>,
+    /// Most UP→DOWN transitions any one HAProxy backend server may make during the
+    /// scenario, as HAProxy counts them on its stats page (`chkdown`). A switchover takes
+    /// the old leader out of the write pool once and the new one out of the read pool
+    /// once; more than that is a server flapping in and out of a pool.
+    pub haproxy_flaps_max: Option<u64>,
 }
 
 /// The only accepted value: `never`.
