@@ -37,7 +37,41 @@ pub(crate) fn http_get(
         .ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response")
         })?;
-    Ok((code, body.to_owned()))
+    let chunked = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("transfer-encoding")
+                && v.trim().eq_ignore_ascii_case("chunked")
+        })
+    });
+    // HAProxy's stats page answers even an HTTP/1.0 request with a chunked body.
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Ok((code, body))
+}
+
+/// The payload of a chunked HTTP body (chunk extensions and trailers ignored; a truncated
+/// body yields what arrived).
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size_line, rest)) = body.split_once("\r\n") {
+        let size = size_line.split(';').next().unwrap_or("").trim();
+        let Ok(n) = usize::from_str_radix(size, 16) else {
+            break;
+        };
+        if n == 0 {
+            break;
+        }
+        let Some(chunk) = rest.get(..n) else {
+            out.push_str(rest);
+            break;
+        };
+        out.push_str(chunk);
+        body = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
+    }
+    out
 }
 
 /// One member as `GET /cluster` reports it.
@@ -296,5 +330,20 @@ impl fmt::Display for Status {
             writeln!(f, "down (rebooting or keeper gone): {}", down.join(", "))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunked_body_is_joined_and_a_plain_one_kept() {
+        assert_eq!(
+            dechunk("5\r\n# pxn\r\n7;x=1\r\name,svn\r\n0\r\n\r\n"),
+            "# pxname,svn"
+        );
+        assert_eq!(dechunk("4\r\nab"), "ab", "truncated: what arrived");
+        assert_eq!(dechunk(""), "");
     }
 }
