@@ -591,7 +591,15 @@ pub struct ServerWindow {
     pub rows: u64,
 }
 
-/// Reader statistics.
+/// Reader statistics of one entry point: HAProxy's read port at the top level, each
+/// Patroni node's PostgreSQL port in `direct`.
+///
+/// A read is *stale* (a read-your-writes violation) when it misses a write the writer had
+/// already seen acknowledged when the read's query was sent: the highest id of this run it
+/// sees is below that write's id. Its staleness is the read's start minus the
+/// acknowledgement time of the oldest such write: how long the application had been
+/// promised data the read did not show. A read answered by a primary
+/// (`pg_is_in_recovery()` false) is counted in `primary_reads` and is fresh by definition.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 pub struct ReadStats {
     /// Reads attempted.
@@ -600,4 +608,66 @@ pub struct ReadStats {
     pub errors: u64,
     /// Reads served, by server.
     pub served_by: BTreeMap<String, u64>,
+    /// Reads that missed an acknowledged write (read-your-writes violations).
+    #[serde(default)]
+    pub stale: u64,
+    /// Reads answered by a primary.
+    #[serde(default)]
+    pub primary_reads: u64,
+    /// Per server (`address:port` as the server sees itself): reads, stale reads, largest
+    /// staleness.
+    #[serde(default)]
+    pub servers: BTreeMap<String, ServerReads>,
+    /// The stalest read.
+    #[serde(default)]
+    pub max_stale: Option<StaleRead>,
+    /// What Patroni's `/replica?lag=` health check said of the node when a read was stale
+    /// (direct readers with `lag_check` only).
+    #[serde(default)]
+    pub lag_check: Option<LagCheckStats>,
+    /// A reader on each Patroni node's PostgreSQL port directly (`reader: {replicas:
+    /// true}`), by node name.
+    #[serde(default)]
+    pub direct: BTreeMap<String, ReadStats>,
+}
+
+/// Reads answered by one server through one entry point.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+pub struct ServerReads {
+    /// Reads it answered.
+    pub reads: u64,
+    /// Of which stale.
+    pub stale: u64,
+    /// Largest staleness of its reads, milliseconds.
+    pub max_staleness_ms: Option<u64>,
+}
+
+/// One stale read.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+pub struct StaleRead {
+    /// When its query was sent (client clock, the ledger's clock).
+    pub at: DateTime<Utc>,
+    /// The server that answered.
+    pub server: String,
+    /// Read start minus the acknowledgement of the oldest write it missed, milliseconds.
+    pub staleness_ms: u64,
+    /// Acknowledged writes it missed.
+    pub missed: u64,
+}
+
+/// Patroni's `GET /replica?lag=MAX` asked of a node each time a direct read there was
+/// stale. Patroni compares the replica's WAL position with the leader's last operation in
+/// the DCS, in bytes: a replica that has received the WAL but not applied it is healthy
+/// by that measure however old its data.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+pub struct LagCheckStats {
+    /// The `lag` asked for (`1MB`, `1048576`).
+    pub max_lag: String,
+    /// Stale reads for which the check answered 200: the node would have stayed in a pool
+    /// built on that check.
+    pub stale_but_healthy: u64,
+    /// Stale reads for which it answered anything else (503: lagging, or not a replica).
+    pub stale_and_unhealthy: u64,
+    /// Stale reads for which the REST API gave no answer.
+    pub errors: u64,
 }

@@ -386,6 +386,80 @@ fn a_multi_host_writer_follows_the_lock_and_the_report_names_each_server_it_wrot
     );
 }
 
+const STALE_READS: &str = "scenarios/features/stale-reads-replication-delayed.yml";
+
+/// The largest staleness (ms) of the stale reads in `reads` (a `ReadStats` object).
+fn max_staleness_ms(reads: &serde_json::Value) -> u64 {
+    reads["max_stale"]["staleness_ms"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn delayed_replicas_serve_stale_reads_that_the_bound_catches_when_set_below_them() {
+    if skip_unless(&[Need::Root]) {
+        return;
+    }
+    // With the replicas applying WAL 5 s late, reads there are stale by about the delay,
+    // measured per node and through the read port, and /replica?lag=1MB still calls the
+    // nodes healthy; the 8 s bound holds.
+    let (out, on) = run_on_lab(STALE_READS, "stale-on");
+    assert_eq!(on["verdict"], "passed", "{}\n{on}", text(&out));
+    let reads = &on["workload"]["reads"];
+    let through_port = max_staleness_ms(reads);
+    assert!(
+        (1000..=8000).contains(&through_port),
+        "staleness through the read port {through_port} ms: {reads}"
+    );
+    let direct = reads["direct"].as_object().expect("direct readers");
+    let mut delayed = 0;
+    for (node, r) in direct {
+        if r["primary_reads"].as_u64() == r["attempted"].as_u64() {
+            // The leader: every read fresh.
+            assert_eq!(r["stale"], 0, "{node}: {r}");
+            continue;
+        }
+        delayed += 1;
+        assert!(
+            max_staleness_ms(r) >= 1000,
+            "{node}'s direct reader measured no staleness: {r}"
+        );
+        let healthy = r["lag_check"]["stale_but_healthy"].as_u64().unwrap_or(0);
+        assert!(
+            healthy > 0,
+            "/replica?lag=1MB never called {node} healthy while stale: {r}"
+        );
+    }
+    assert_eq!(delayed, 2, "two replicas read directly: {reads}");
+
+    // The same run with the bound below what is measured fails at that verdict, and says
+    // how stale the read was.
+    let path = variant(
+        STALE_READS,
+        "stale-tight",
+        &[("stale_read_max: 8s", "stale_read_max: 1s")],
+    );
+    let (out, tight) = run_on_lab(&path, "stale-tight");
+    assert_eq!(tight["verdict"], "failed", "{}\n{tight}", text(&out));
+    let failed: Vec<&serde_json::Value> = tight["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .collect();
+    assert_eq!(
+        failed.len(),
+        1,
+        "only the stale-read bound fails: {failed:?}"
+    );
+    assert_eq!(failed[0]["name"], "stale reads");
+    let observed = failed[0]["observed"].as_str().unwrap_or_default();
+    assert!(
+        observed.starts_with("a read through the read port at ")
+            && observed.contains(" s earlier")
+            && observed.ends_with("; bound 1s"),
+        "{observed}"
+    );
+}
+
 #[test]
 fn a_replica_that_catches_up_rejoins_the_read_pool_once_and_a_zero_bound_names_it() {
     if skip_unless(&[Need::Root]) {

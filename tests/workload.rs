@@ -69,7 +69,11 @@ fn acknowledged_ids(ledger: &Ledger) -> Vec<i64> {
 async fn steady_writes_are_all_present_and_reads_name_their_server() {
     let pg = server(&[]);
     let mut spec = writer(50);
-    spec.reader = Some(ReaderSpec { rate: 20 });
+    spec.reader = Some(ReaderSpec {
+        rate: 20,
+        replicas: false,
+        lag_check: None,
+    });
     let w = Workload::start(
         &spec,
         WriteTarget::Single(pg.endpoint()),
@@ -106,6 +110,10 @@ async fn steady_writes_are_all_present_and_reads_name_their_server() {
     assert!(reads.attempted > 0);
     assert_eq!(reads.errors, 0);
     assert_eq!(reads.served_by.get(&me).copied(), Some(reads.attempted));
+    // Every read was answered by the primary that took the writes: fresh by definition.
+    assert_eq!((reads.primary_reads, reads.stale), (reads.attempted, 0));
+    assert_eq!(reads.servers[&me].reads, reads.attempted);
+    assert!(reads.max_stale.is_none() && reads.direct.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,33 +37,38 @@ pub(crate) fn http_get(
         .ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response")
         })?;
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
-    Ok((
-        code,
-        if chunked {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        },
-    ))
+    let chunked = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("transfer-encoding")
+                && v.trim().eq_ignore_ascii_case("chunked")
+        })
+    });
+    // HAProxy's stats page answers even an HTTP/1.0 request with a chunked body.
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Ok((code, body))
 }
 
-/// The body of a `Transfer-Encoding: chunked` response (HAProxy's stats page answers an
-/// HTTP/1.0 request that way): each chunk is its size in hex, CRLF, the data, CRLF.
+/// The payload of a chunked HTTP body (chunk extensions and trailers ignored; a truncated
+/// body yields what arrived).
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = size.split(';').next().unwrap_or("").trim();
+    while let Some((size_line, rest)) = body.split_once("\r\n") {
+        let size = size_line.split(';').next().unwrap_or("").trim();
         let Ok(n) = usize::from_str_radix(size, 16) else {
             break;
         };
-        if n == 0 || rest.len() < n {
-            out.push_str(rest.get(..n.min(rest.len())).unwrap_or(""));
+        if n == 0 {
             break;
         }
-        out.push_str(&rest[..n]);
+        let Some(chunk) = rest.get(..n) else {
+            out.push_str(rest);
+            break;
+        };
+        out.push_str(chunk);
         body = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
     }
     out
@@ -333,7 +338,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_chunked_body_is_joined() {
-        assert_eq!(dechunk("5\r\n# a,b\r\n3\r\n\nx,\r\n0\r\n\r\n"), "# a,b\nx,");
+    fn a_chunked_body_is_joined_and_a_plain_one_kept() {
+        assert_eq!(
+            dechunk("5\r\n# pxn\r\n7;x=1\r\name,svn\r\n0\r\n\r\n"),
+            "# pxname,svn"
+        );
+        assert_eq!(dechunk("4\r\nab"), "ab", "truncated: what arrived");
+        assert_eq!(dechunk(""), "");
     }
 }

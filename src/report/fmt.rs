@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::results::{RunOutcome, ScenarioResult, Verdict};
+use crate::results::{ReadStats, RunOutcome, ScenarioResult, Verdict};
 
 /// `4.2 s`, `1 min 12 s`, `1 h 02 min`.
 pub(crate) fn secs(s: f64) -> String {
@@ -38,6 +38,38 @@ pub(crate) fn between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
 /// `09:33:19.245`
 pub(crate) fn clock(t: DateTime<Utc>) -> String {
     t.format("%H:%M:%S%.3f").to_string()
+}
+
+/// One entry point's reads: `63 of 75 reads stale, largest 5.0 s (06:29:55.397 on
+/// 10.213.71.13:5432)`, then what `/replica?lag=` said of the node when reads were stale.
+pub(crate) fn read_staleness(rd: &ReadStats) -> String {
+    let ok = rd.attempted - rd.errors.min(rd.attempted);
+    let mut out = format!("{} of {ok} read(s) stale", rd.stale);
+    if rd.errors > 0 {
+        out.push_str(&format!(" ({} failed)", rd.errors));
+    }
+    if rd.primary_reads > 0 {
+        out.push_str(&format!(", {} answered by a primary", rd.primary_reads));
+    }
+    if let Some(m) = &rd.max_stale {
+        out.push_str(&format!(
+            ", largest {} ({} on {}, {} write(s) missed)",
+            secs(m.staleness_ms as f64 / 1000.0),
+            clock(m.at),
+            m.server,
+            m.missed
+        ));
+    }
+    if let Some(l) = rd.lag_check.as_ref().filter(|_| rd.stale > 0) {
+        out.push_str(&format!(
+            "; /replica?lag={} called the node healthy for {} of them",
+            l.max_lag, l.stale_but_healthy
+        ));
+        if l.errors > 0 {
+            out.push_str(&format!(" ({} unanswered)", l.errors));
+        }
+    }
+    out
 }
 
 /// `2026-11-22 09:33:19 UTC`
@@ -153,6 +185,40 @@ pub(crate) fn keyless_line(kw: &crate::results::KeylessWrites) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_staleness_says_how_many_how_stale_and_what_the_lag_check_said() {
+        let mut rd = ReadStats {
+            attempted: 61,
+            errors: 1,
+            stale: 50,
+            max_stale: Some(crate::results::StaleRead {
+                at: DateTime::from_timestamp_millis(1_764_743_395_552).expect("a time"),
+                server: "10.0.0.11:5432".into(),
+                staleness_ms: 4982,
+                missed: 44,
+            }),
+            lag_check: Some(crate::results::LagCheckStats {
+                max_lag: "1MB".into(),
+                stale_but_healthy: 50,
+                ..Default::default()
+            }),
+            ..ReadStats::default()
+        };
+        assert_eq!(
+            read_staleness(&rd),
+            "50 of 60 read(s) stale (1 failed), largest 5.0 s (06:29:55.552 on 10.0.0.11:5432, 44 write(s) missed); /replica?lag=1MB called the node healthy for 50 of them"
+        );
+        rd = ReadStats {
+            attempted: 76,
+            primary_reads: 76,
+            ..ReadStats::default()
+        };
+        assert_eq!(
+            read_staleness(&rd),
+            "0 of 76 read(s) stale, 76 answered by a primary"
+        );
+    }
 
     #[test]
     fn secs_formats_ranges() {

@@ -538,6 +538,14 @@ fn workload_rows(w: &WorkloadResult) -> Vec<(&'static str, String, bool)> {
             ),
             false,
         ));
+        rows.push(("Stale reads (read port)", fmt::read_staleness(rd), false));
+        for (node, d) in &rd.direct {
+            rows.push((
+                "Stale reads (direct)",
+                format!("{node}: {}", fmt::read_staleness(d)),
+                false,
+            ));
+        }
     }
     rows
 }

@@ -14,6 +14,7 @@ pub(crate) fn render_summary(r: &RunResults) -> String {
     repeated_table(&mut o, r);
     accepted_risks(&mut o, r);
     unbounded_losses(&mut o, r);
+    stale_reads(&mut o, r);
     etcd_outages(&mut o, r);
     haproxy_flapping(&mut o, r);
     keyless_writes(&mut o, r);
@@ -237,6 +238,41 @@ fn unbounded_losses(o: &mut String, r: &RunResults) {
                 w.lost_span_seconds
                     .map(|x| format!(" (span {})", fmt::secs(x)))
                     .unwrap_or_default()
+            );
+        }
+        let _ = writeln!(o);
+    }
+}
+
+/// Read-your-writes violations a reader saw, per scenario: through the read port, then
+/// each node read directly.
+fn stale_reads(o: &mut String, r: &RunResults) {
+    let rows: Vec<_> = r
+        .scenarios
+        .iter()
+        .filter_map(|s| {
+            let rd = s.workload.as_ref()?.reads.as_ref()?;
+            let any = rd.stale > 0 || rd.direct.values().any(|d| d.stale > 0);
+            any.then_some((s, rd))
+        })
+        .collect();
+    if !rows.is_empty() {
+        let _ = writeln!(o, "### Stale reads\n");
+        for (s, rd) in rows {
+            let direct: Vec<String> = rd
+                .direct
+                .iter()
+                .map(|(n, d)| format!("{n} directly: {}", fmt::read_staleness(d)))
+                .collect();
+            let _ = writeln!(
+                o,
+                "- **{}**: read port: {}{}",
+                md(&fmt::scenario_label(s)),
+                md(&fmt::read_staleness(rd)),
+                direct
+                    .iter()
+                    .map(|d| format!("; {}", md(d)))
+                    .collect::<String>()
             );
         }
         let _ = writeln!(o);

@@ -574,10 +574,12 @@ impl<'e> Live<'e> {
                 port: p,
             })
         });
-        match workload::Workload::start(
+        let direct = self.direct_readers(spec);
+        match workload::Workload::start_with_direct(
             spec,
             target,
             read,
+            direct,
             self.workload_settings(),
             &self.engine.config.run_id,
             &self.scenario.id,
@@ -590,6 +592,29 @@ impl<'e> Live<'e> {
             }
             Err(e) => self.load.workload_error = Some(format!("failed to start the workload: {e}")),
         }
+    }
+
+    /// With `reader: {replicas: true}`, a reader on each Patroni node's PostgreSQL port,
+    /// each with its `/replica?lag=` check when the reader has `lag_check`.
+    fn direct_readers(&self, spec: &crate::scenario::WorkloadSpec) -> Vec<workload::DirectReader> {
+        let Some(r) = spec.reader.as_ref().filter(|r| r.replicas) else {
+            return Vec::new();
+        };
+        let inv = &self.engine.inventory;
+        inv.nodes_with(Role::Patroni)
+            .map(|n| workload::DirectReader {
+                node: n.name.clone(),
+                endpoint: workload::Endpoint {
+                    host: n.host.clone(),
+                    port: inv.cluster.postgres.port,
+                },
+                lag_probe: r.lag_check.as_ref().map(|max_lag| workload::LagProbe {
+                    client: self.engine.client.clone(),
+                    node: n.clone(),
+                    max_lag: max_lag.clone(),
+                }),
+            })
+            .collect()
     }
 
     fn workload_settings(&self) -> workload::ConnectionSettings {
@@ -675,12 +700,29 @@ impl<'e> Live<'e> {
     /// failed writes present) from the workload's result, each failed one a finding.
     fn check_data(&mut self) {
         let v = &self.scenario.verdicts;
-        for c in self.load.data_checks(v) {
+        let mut checks = self.load.data_checks(v);
+        if let Some(max) = v.stale_read_max {
+            let inv = &self.engine.inventory;
+            let name_of = |addr: &str| {
+                inv.nodes
+                    .iter()
+                    .find(|n| format!("{}:{}", n.host, inv.cluster.postgres.port) == addr)
+                    .map_or_else(|| addr.to_owned(), |n| n.name.clone())
+            };
+            checks.push(super::stale_reads::stale_read_check(
+                max,
+                self.load.workload_result.as_ref(),
+                self.load.workload_error.as_deref(),
+                &name_of,
+            ));
+        }
+        for c in checks {
             self.record.verdict_check(c);
         }
         if v.lost_writes.is_none()
             && v.write_unavailable_max.is_none()
             && v.split_brain.is_none()
+            && v.stale_read_max.is_none()
             && let Some(e) = self.load.workload_error.clone()
         {
             self.engine.progress.line(&format!("    workload: {e}"));

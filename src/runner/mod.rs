@@ -14,6 +14,7 @@ mod probe;
 mod progress;
 mod reason;
 mod reset;
+mod stale_reads;
 mod status_line;
 mod steps;
 mod undo_exec;

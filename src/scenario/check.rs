@@ -99,6 +99,7 @@ pub(crate) fn check(src: &Source, tree: &Located, sc: &Scenario) -> Vec<Diagnost
     }
 
     check_covers(&mut c, sc);
+    check_reads(&mut c, sc);
     let declared: Vec<&str> = sc.targets.keys().map(String::as_str).collect();
     check_targets(&mut c, sc, &declared);
 
@@ -156,10 +157,16 @@ pub(crate) fn check(src: &Source, tree: &Located, sc: &Scenario) -> Vec<Diagnost
             });
         }
     }
+    check_budget(&mut c, sc);
+    c.diags
+}
+
+/// The steps' least duration must fit in `max_duration`.
+fn check_budget(c: &mut Checker<'_>, sc: &Scenario) {
     if let Some((i, least)) = super::budget::first_overrun(sc) {
         let step = &sc.steps[i];
         c.err(
-            &root.key("steps").idx(i).key(step.kind()),
+            &YPath::root().key("steps").idx(i).key(step.kind()),
             format!(
                 "the steps up to here take at least {} but `max_duration` is {}: the dead man's switches would undo the faults while the scenario still assumes them in place",
                 crate::duration::HumanDuration(least),
@@ -168,7 +175,59 @@ pub(crate) fn check(src: &Source, tree: &Located, sc: &Scenario) -> Vec<Diagnost
             Some("raise `max_duration` or shorten the holds".into()),
         );
     }
-    c.diags
+}
+
+/// `stale_read_max` needs a writer (the ledger reads are judged against) and a reader;
+/// `lag_check` needs the direct readers and a size Patroni accepts.
+fn check_reads(c: &mut Checker<'_>, sc: &Scenario) {
+    let root = YPath::root();
+    let w = sc.workload.as_ref();
+    let reader = w.and_then(|w| w.reader.as_ref());
+    if sc.verdicts.stale_read_max.is_some() {
+        let missing: Vec<&str> = [
+            ("a writer", w.and_then(|w| w.writer.as_ref()).is_none()),
+            ("a reader", reader.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(what, absent)| absent.then_some(what))
+        .collect();
+        if !missing.is_empty() {
+            c.err(
+                &root.key("verdicts").key("stale_read_max"),
+                format!(
+                    "`stale_read_max` needs {} in `workload:`: staleness is measured by reads against the writes acknowledged before them, so without them the verdict could never fail",
+                    missing.join(" and ")
+                ),
+                Some("e.g. `workload: {writer: {rate: 20}, reader: {rate: 10}}`".into()),
+            );
+        }
+    }
+    let Some(r) = reader else {
+        return;
+    };
+    let at = root.key("workload").key("reader").key("lag_check");
+    match &r.lag_check {
+        Some(_) if !r.replicas => c.err(
+            &at,
+            "`lag_check` is asked of the node a direct read was stale on, so it needs `replicas: true`".into(),
+            None,
+        ),
+        Some(l) if !valid_lag(l) => c.err(
+            &at,
+            format!(
+                "invalid `lag_check` {l:?}: accepted is a number of bytes or a number with a unit `B`, `kB`, `MB`, `GB`, `TB`, as Patroni's `/replica?lag=` reads it"
+            ),
+            Some("e.g. `lag_check: 1MB`".into()),
+        ),
+        _ => {}
+    }
+}
+
+/// Whether `s` is a size as Patroni's `/replica?lag=` accepts it: digits, then optionally
+/// `B`, `kB`, `MB`, `GB` or `TB`.
+fn valid_lag(s: &str) -> bool {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0 && ["", "B", "kB", "MB", "GB", "TB"].contains(&&s[digits..])
 }
 
 pub(crate) fn fault_kinds_help() -> String {
@@ -323,6 +382,16 @@ mod tests {
             assert!(!valid_id(bad), "{bad}");
         }
         assert_eq!(suggest_id("Kill_Leader"), "kill-leader");
+    }
+
+    #[test]
+    fn lag_sizes() {
+        for ok in ["1048576", "1MB", "16kB", "0B"] {
+            assert!(valid_lag(ok), "{ok}");
+        }
+        for bad in ["", "MB", "1 MB", "1mb", "-1", "1.5MB"] {
+            assert!(!valid_lag(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -259,6 +259,26 @@ mod tests {
     }
 
     #[test]
+    fn stale_read_max_without_a_reader_is_refused_where_it_is_written() {
+        let text = "id: s\ntitle: t\nworkload:\n  writer: {rate: 5}\nsteps: []\nverdicts:\n  stale_read_max: 2s\n";
+        let err = parse(Path::new("x.yml"), text).unwrap_err();
+        let d = &err.diagnostics()[0];
+        assert_eq!((d.line, d.column), (7, 19), "{err:?}");
+        assert!(d.message.contains("needs a reader"), "{}", d.message);
+        let text = "id: s\ntitle: t\nworkload:\n  reader: {rate: 5, lag_check: 1MB}\nsteps: []\nverdicts: {stale_read_max: 2s}\n";
+        let err = parse(Path::new("x.yml"), text).unwrap_err();
+        let m: Vec<&str> = err
+            .diagnostics()
+            .iter()
+            .map(|d| d.message.as_str())
+            .collect();
+        assert!(m[0].contains("needs a writer"), "{m:?}");
+        assert!(m[1].contains("needs `replicas: true`"), "{m:?}");
+        let ok = "id: s\ntitle: t\nworkload:\n  writer: {rate: 5}\n  reader: {rate: 5, replicas: true, lag_check: 1MB}\nsteps: []\nverdicts: {stale_read_max: 2s}\n";
+        parse(Path::new("x.yml"), ok).expect("a writer and a reader");
+    }
+
+    #[test]
     fn duplicate_ids_across_files_name_both() {
         let dir = tempfile::tempdir().unwrap();
         let body = "title: t\nsteps: []\n";

@@ -314,13 +314,25 @@ pub enum WriteVia {
     MultiHost,
 }
 
-/// The reader on HAProxy's read port.
+/// The reader on HAProxy's read port (and, with `replicas`, one on every Patroni node).
+/// Each read opens a new connection and asks, in one statement, the server's address,
+/// `pg_is_in_recovery()` and the highest id of this run it holds, which the reader
+/// compares with the writer's ledger (see [`crate::results::ReadStats`]).
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReaderSpec {
-    /// Reads per second.
+    /// Reads per second (per reader).
     #[serde(default = "default_rate")]
     pub rate: u32,
+    /// Also read from each Patroni node's PostgreSQL port directly, at the same rate:
+    /// staleness per replica, not only what the load balancer hands out.
+    #[serde(default)]
+    pub replicas: bool,
+    /// With `replicas`: when a direct read is stale, ask that node's Patroni
+    /// `GET /replica?lag=<this>` (bytes, or `16kB`, `1MB`, ...) and record whether the health
+    /// check would have kept it in a pool.
+    #[serde(default)]
+    pub lag_check: Option<String>,
 }
 
 /// Verdicts about data, computed from the workload's ledger and the final read.
@@ -333,6 +345,11 @@ pub struct Verdicts {
     pub write_unavailable_max: Option<HumanDuration>,
     /// `never`: rows taken by two primaries in overlapping windows fail the scenario.
     pub split_brain: Option<Never>,
+    /// Largest staleness allowed of a read through HAProxy's read port (what an
+    /// application reading there sees); the direct replica readers are reported, not
+    /// judged. Needs a writer and a reader; a run where no read through the read port
+    /// succeeded fails it.
+    pub stale_read_max: Option<HumanDuration>,
     /// Most UP→DOWN transitions any one HAProxy backend server may make during the
     /// scenario, as HAProxy counts them on its stats page (`chkdown`). A switchover takes
     /// the old leader out of the write pool once and the new one out of the read pool

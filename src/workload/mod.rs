@@ -21,6 +21,7 @@ mod keyless;
 mod ledger;
 mod reader;
 pub mod scratch;
+mod staleness;
 mod verify;
 mod writer;
 
@@ -36,6 +37,8 @@ pub(crate) use classify::classify;
 pub use cost::{WriterCost, measure_writer_cost};
 pub(crate) use keyless::writes_without_key;
 pub use ledger::{Ledger, LedgerEntry, Outcome, Row};
+pub use reader::DirectReader;
+pub(crate) use reader::LagProbe;
 
 pub(crate) use verify::server_names;
 pub use verify::verify;
@@ -322,7 +325,7 @@ pub struct Workload {
     reads: Arc<Mutex<ReadStats>>,
     stop: watch::Sender<bool>,
     writer: Option<JoinHandle<()>>,
-    reader: Option<JoinHandle<()>>,
+    readers: Vec<JoinHandle<()>>,
 }
 
 impl Workload {
@@ -334,6 +337,29 @@ impl Workload {
         spec: &WorkloadSpec,
         target: WriteTarget,
         read_port: Option<Endpoint>,
+        settings: ConnectionSettings,
+        run_id: &str,
+        scenario_id: &str,
+    ) -> Result<Workload, WorkloadError> {
+        Self::start_with_direct(
+            spec,
+            target,
+            read_port,
+            Vec::new(),
+            settings,
+            run_id,
+            scenario_id,
+        )
+        .await
+    }
+
+    /// [`Workload::start`], with a reader on each of `direct` as well (when the spec has
+    /// a reader): `reader: {replicas: true}`.
+    pub async fn start_with_direct(
+        spec: &WorkloadSpec,
+        target: WriteTarget,
+        read_port: Option<Endpoint>,
+        direct: Vec<DirectReader>,
         settings: ConnectionSettings,
         run_id: &str,
         scenario_id: &str,
@@ -372,19 +398,28 @@ impl Workload {
             }
             None => None,
         };
-        let reader = match (&spec.reader, read_port) {
-            (Some(r), Some(port)) => {
-                let task = reader::Reader {
-                    endpoint: port,
-                    settings: settings.clone(),
-                    period: Duration::from_secs(1) / r.rate,
-                    stats: Arc::clone(&reads),
-                    stop: stop_rx,
-                };
-                Some(tokio::spawn(task.run()))
+        let mut readers = Vec::new();
+        if let (Some(r), Some(port)) = (&spec.reader, read_port) {
+            // Reads are judged against the ledger only when there is a writer to fill it.
+            let reader = |endpoint, direct, lag_probe| reader::Reader {
+                endpoint,
+                settings: settings.clone(),
+                period: Duration::from_secs(1) / r.rate,
+                stats: Arc::clone(&reads),
+                direct,
+                ledger: spec.writer.as_ref().map(|_| reader::LedgerView {
+                    shared: Arc::clone(&shared),
+                    first_id,
+                }),
+                lag_probe,
+                stop: stop_rx.clone(),
+            };
+            readers.push(tokio::spawn(reader(port, None, None).run()));
+            for d in direct {
+                let task = reader(d.endpoint, Some(d.node), d.lag_probe);
+                readers.push(tokio::spawn(task.run()));
             }
-            _ => None,
-        };
+        }
         Ok(Workload {
             run_id: run_id.to_owned(),
             scenario_id: scenario_id.to_owned(),
@@ -395,7 +430,7 @@ impl Workload {
             reads,
             stop,
             writer,
-            reader,
+            readers,
         })
     }
 
@@ -418,12 +453,14 @@ impl Workload {
             // A panicked writer still left its entries in the shared ledger.
             let _ = w.await;
         }
-        let reads = match self.reader.take() {
-            Some(r) => {
+        let readers = std::mem::take(&mut self.readers);
+        let reads = if readers.is_empty() {
+            None
+        } else {
+            for r in readers {
                 let _ = r.await;
-                Some(lock(&self.reads).clone())
             }
-            None => None,
+            Some(lock(&self.reads).clone())
         };
         let entries = std::mem::take(&mut lock(&self.shared).entries);
         Ledger {
@@ -444,7 +481,7 @@ impl Drop for Workload {
         if let Some(w) = &self.writer {
             w.abort();
         }
-        if let Some(r) = &self.reader {
+        for r in &self.readers {
             r.abort();
         }
     }
