@@ -827,8 +827,8 @@ impl StepRunner for Live<'_> {
         self.record.events.push(event(kind, node, description));
     }
 
-    fn mark_first_fault(&mut self) {
-        self.faults.first_fault_at.get_or_insert(Utc::now());
+    fn mark_first_fault(&mut self, at: chrono::DateTime<Utc>) {
+        self.faults.first_fault_at.get_or_insert(at);
     }
 
     fn record_response(&mut self, id: &str, status: u16, body: String) {

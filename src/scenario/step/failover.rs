@@ -59,7 +59,7 @@ impl StepKind for Failover {
             Some(t) => run.one(t)?,
             None => candidate.clone(),
         };
-        run.mark_first_fault();
+        run.mark_first_fault(chrono::Utc::now());
         run.event(
             EventKind::Operation,
             Some(&on),

@@ -225,8 +225,9 @@ pub(crate) trait StepRunner {
     fn redact(&self, s: &str) -> String;
     /// Records an event on the scenario's timeline.
     fn event(&mut self, kind: EventKind, node: Option<&str>, description: String);
-    /// Marks the first fault of the scenario (no-op after the first).
-    fn mark_first_fault(&mut self);
+    /// Marks the first fault of the scenario at `at` (no-op after the first): failover and
+    /// recovery times count from it.
+    fn mark_first_fault(&mut self, at: chrono::DateTime<chrono::Utc>);
     /// Keeps a response under the step id for `response` conditions.
     fn record_response(&mut self, id: &str, status: u16, body: String);
     /// Runs a switchover or failover with patronictl on a node. patronictl exits 0 on

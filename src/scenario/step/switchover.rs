@@ -129,7 +129,12 @@ impl StepKind for Switchover {
             run.cancel_scheduled_later(&mut call, &on, super::Scheduled::Switchover)
                 .await?;
         }
-        run.mark_first_fault();
+        let at = s.scheduled_in.as_ref().map(|d| {
+            chrono::Utc::now() + chrono::Duration::from_std(d.get()).unwrap_or_default()
+        });
+        // A scheduled switchover's failover time counts from the time it is scheduled at,
+        // not from the request.
+        run.mark_first_fault(at.unwrap_or_else(chrono::Utc::now));
         run.event(EventKind::Operation, Some(&on), Self::describe(s));
         let expected = s
             .expect_status
@@ -137,9 +142,6 @@ impl StepKind for Switchover {
         match s.via {
             Via::Rest => {
                 let n = run.node(&on)?;
-                let at = s.scheduled_in.as_ref().map(|d| {
-                    chrono::Utc::now() + chrono::Duration::from_std(d.get()).unwrap_or_default()
-                });
                 if let Some(at) = at {
                     run.event(
                         EventKind::Operation,
