@@ -155,6 +155,31 @@ fn strict_synchronous_mode_holds_commits_and_plain_synchronous_mode_lets_them_pr
 }
 
 #[test]
+fn synchronous_node_count_two_makes_both_replicas_synchronous_and_one_does_not() {
+    if skip_unless(&[Need::Root]) {
+        return;
+    }
+    // At the default of 1 only one replica is synchronous: the run fails before its fault.
+    let (on, _) = on_and_off(&Feature {
+        path: "scenarios/features/sync-node-count-two-poweroff-leader.yml",
+        name: "sync-two",
+        off: &[("synchronous_node_count: 2 }", "synchronous_node_count: 1 }")],
+        fails_at: &["Patroni names two synchronous standbys"],
+    });
+    assert_eq!(
+        on["workload"]["lost"],
+        serde_json::json!([]),
+        "{}",
+        on["workload"]
+    );
+    assert!(
+        on["workload"]["acknowledged"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        on["workload"]
+    );
+}
+
+#[test]
 fn maximum_lag_on_failover_keeps_lagging_replicas_from_leading_and_raised_it_does_not() {
     if skip_unless(&[Need::Root]) {
         return;

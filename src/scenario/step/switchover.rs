@@ -129,9 +129,10 @@ impl StepKind for Switchover {
             run.cancel_scheduled_later(&mut call, &on, super::Scheduled::Switchover)
                 .await?;
         }
-        let at = s.scheduled_in.as_ref().map(|d| {
-            chrono::Utc::now() + chrono::Duration::from_std(d.get()).unwrap_or_default()
-        });
+        let at = s
+            .scheduled_in
+            .as_ref()
+            .map(|d| chrono::Utc::now() + chrono::Duration::from_std(d.get()).unwrap_or_default());
         // A scheduled switchover's failover time counts from the time it is scheduled at,
         // not from the request.
         run.mark_first_fault(at.unwrap_or_else(chrono::Utc::now));
