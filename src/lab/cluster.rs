@@ -165,9 +165,9 @@ impl fmt::Display for Readiness {
                 "leader {l}, streaming replicas [{}], HAProxy {}",
                 self.streaming.join(", "),
                 if self.haproxy_ready {
-                    "routes writes"
+                    "routes writes (PgBouncer listening)"
                 } else {
-                    "not routing writes yet"
+                    "not routing writes yet (or PgBouncer not listening)"
                 }
             ),
         }
@@ -199,8 +199,17 @@ pub fn readiness(state: &LabState) -> Readiness {
             .collect();
         r.streaming.sort();
     }
-    r.haproxy_ready = haproxy_routes_to(state, &leader.name);
+    r.haproxy_ready = haproxy_routes_to(state, &leader.name) && pgbouncer_listens(state);
     r
+}
+
+/// Whether PgBouncer (beside HAProxy) accepts connections.
+fn pgbouncer_listens(state: &LabState) -> bool {
+    let Some(h) = state.nodes_of(NodeKind::Haproxy).next() else {
+        return true;
+    };
+    let addr = std::net::SocketAddr::from((h.ip, super::config::PGBOUNCER_PORT));
+    std::net::TcpStream::connect_timeout(&addr, TIMEOUT).is_ok()
 }
 
 /// Whether HAProxy's write listener has exactly `leader` UP.
