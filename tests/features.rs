@@ -509,3 +509,90 @@ fn a_replica_that_catches_up_rejoins_the_read_pool_once_and_a_zero_bound_names_i
         "only the verdict fails: {off}"
     );
 }
+
+/// Whether every pool of the lab's PgBouncer runs (`SHOW DATABASES`: its `paused` column
+/// is 0 on every row), asked on its node as the console user; panics when the console
+/// cannot be read, so a broken check never passes.
+fn pgbouncer_running_unpaused() -> bool {
+    let out = on_node(
+        "haproxy",
+        "runuser -u postgres -- psql -h /var/run/postgresql -p 6432 -U postgres -d pgbouncer -XAq -F '|' -c 'SHOW DATABASES;'",
+    );
+    assert!(out.status.success(), "SHOW DATABASES: {}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = stdout.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('|').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "paused")
+        .unwrap_or_else(|| panic!("no `paused` column in SHOW DATABASES: {stdout}"));
+    let rows: Vec<Vec<&str>> = lines
+        .filter(|l| l.contains('|'))
+        .map(|l| l.split('|').collect())
+        .collect();
+    assert!(!rows.is_empty(), "SHOW DATABASES listed nothing: {stdout}");
+    rows.iter().all(|r| r.get(col) == Some(&"0"))
+}
+
+/// The writer's failed and unknown writes and its longest gap, from results.json.
+fn writer_errors_and_gap(s: &serde_json::Value) -> (u64, f64) {
+    let w = &s["workload"];
+    let errors =
+        w["failed"].as_u64().expect("failed count") + w["unknown"].as_u64().expect("unknown count");
+    (errors, w["max_gap_seconds"].as_f64().expect("max gap"))
+}
+
+#[test]
+fn a_pgbouncer_paused_around_a_switchover_hides_it_and_without_pause_writes_stall_or_fail() {
+    if skip_unless(&[Need::Root]) {
+        return;
+    }
+    let path = "scenarios/features/pgbouncer-paused-switchover.yml";
+    let (out, on) = run_on_lab(path, "pgbouncer-on");
+    assert_eq!(on["verdict"], "passed", "{}\n{on}", text(&out));
+    let w = &on["workload"];
+    assert!(w["acknowledged"].as_u64().unwrap_or(0) > 0, "{w}");
+    assert_eq!(w["lost"].as_array().map(Vec::len), Some(0), "{w}");
+    let (on_errors, on_gap) = writer_errors_and_gap(&on);
+    assert_eq!(
+        on_errors, 0,
+        "the paused switchover cost the application errors: {w}"
+    );
+    assert!(
+        pgbouncer_running_unpaused(),
+        "the run left PgBouncer paused"
+    );
+
+    // Without PAUSE/RESUME: the same switchover under PgBouncer.
+    let off_path = variant(
+        path,
+        "pgbouncer-off",
+        &[
+            ("  - pgbouncer_pause: { id: paused }\n", ""),
+            ("  - undo: { fault: paused }\n", ""),
+        ],
+    );
+    let (out, off) = run_on_lab(&off_path, "pgbouncer-off");
+    let (off_errors, off_gap) = writer_errors_and_gap(&off);
+    let unavailability = off["checks"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == "write unavailability"))
+        .unwrap_or_else(|| panic!("no write unavailability check: {off}"));
+    // PgBouncer's login through HAProxy fails during the switchover and it waits
+    // `server_login_retry` (15 s) with the queries queued; or a query in flight when the
+    // old primary stops fails.
+    let stalled = unavailability["passed"] == false && off_gap > 12.0;
+    assert!(
+        off_errors > 0 || stalled,
+        "without PAUSE the application saw neither errors nor a longer stall ({off_errors} errors, {off_gap:.1}s; with PAUSE {on_gap:.1}s): {}\n{}",
+        off["workload"],
+        text(&out)
+    );
+    if stalled {
+        assert_eq!(off["verdict"], "failed", "{}\n{off}", text(&out));
+    }
+    assert!(
+        pgbouncer_running_unpaused(),
+        "PgBouncer is paused after the run without PAUSE"
+    );
+}
