@@ -75,8 +75,9 @@ fn console(b: &Pgbouncer, command: &str, secs: u32) -> String {
         user = shell_quote(&b.admin_user),
         cmd = shell_quote(command),
     );
+    // From `/`: psql run as another user warns when it cannot enter the SSH user's home.
     format!(
-        "if [ \"$(id -u)\" = 0 ]; then runuser -u {user} -- {psql}; else {psql}; fi",
+        "cd /; if [ \"$(id -u)\" = 0 ]; then runuser -u {user} -- {psql}; else {psql}; fi",
         user = shell_quote(&b.admin_user),
     )
 }
