@@ -863,6 +863,7 @@ pub(crate) fn status(dir: &Path) -> Result<Status, LabError> {
     Ok(Status {
         members: cluster::members(&state),
         nodes,
+        pgbouncer: cluster::pgbouncer_status(&state),
     })
 }
 
