@@ -5,6 +5,9 @@
 
 mod common;
 
+use std::process::Command;
+use std::time::Duration;
+
 use common::*;
 
 /// The scenario at `path` with `from` replaced by `to` (each must occur), written beside
@@ -532,5 +535,95 @@ fn a_replica_that_catches_up_rejoins_the_read_pool_once_and_a_zero_bound_names_i
         failed_steps(&off),
         Vec::<u64>::new(),
         "only the verdict fails: {off}"
+    );
+}
+
+/// Whether a query through the lab's PgBouncer is answered within 10 s (a paused
+/// PgBouncer keeps it waiting; PgBouncer 1.18 has no `SHOW STATE`, and the `paused`
+/// column of `SHOW DATABASES` only reflects `PAUSE db`, not a global `PAUSE`).
+fn pgbouncer_answers() -> bool {
+    let inventory =
+        std::fs::read_to_string(lab_dir().join("inventory.yml")).expect("the lab's inventory");
+    let host = inventory
+        .split("\n  pgbouncer:\n")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .and_then(|l| l.trim().strip_prefix("host: "))
+        .unwrap_or_else(|| panic!("no entrypoints.pgbouncer.host in the lab's inventory"))
+        .to_owned();
+    let password = std::fs::read_to_string(lab_dir().join("secrets/postgres"))
+        .expect("the lab's postgres password");
+    let out = run_with_deadline(
+        Command::new("psql")
+            .arg(format!(
+                "host={host} port=6432 user=postgres dbname=postgres connect_timeout=5"
+            ))
+            .args(["-XAtq", "-c", "select 1"])
+            .env("PGPASSWORD", password.trim_end()),
+        Duration::from_secs(10),
+    );
+    out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "1"
+}
+
+/// The writer's failed and unknown writes and its longest gap, from results.json.
+fn writer_errors_and_gap(s: &serde_json::Value) -> (u64, f64) {
+    let w = &s["workload"];
+    let errors =
+        w["failed"].as_u64().expect("failed count") + w["unknown"].as_u64().expect("unknown count");
+    (errors, w["max_gap_seconds"].as_f64().expect("max gap"))
+}
+
+#[test]
+fn a_pgbouncer_paused_around_a_switchover_hides_it_and_without_pause_writes_stall_or_fail() {
+    if skip_unless(&[Need::Root]) {
+        return;
+    }
+    let path = "scenarios/features/pgbouncer-paused-switchover.yml";
+    let (out, on) = run_on_lab(path, "pgbouncer-on");
+    assert_eq!(on["verdict"], "passed", "{}\n{on}", text(&out));
+    let w = &on["workload"];
+    assert!(w["acknowledged"].as_u64().unwrap_or(0) > 0, "{w}");
+    assert_eq!(w["lost"].as_array().map(Vec::len), Some(0), "{w}");
+    let (on_errors, on_gap) = writer_errors_and_gap(&on);
+    assert_eq!(
+        on_errors, 0,
+        "the paused switchover cost the application errors: {w}"
+    );
+    assert!(
+        pgbouncer_answers(),
+        "the run left PgBouncer paused (or down)"
+    );
+
+    // Without PAUSE/RESUME: the same switchover under PgBouncer.
+    let off_path = variant(
+        path,
+        "pgbouncer-off",
+        &[
+            ("  - pgbouncer_pause: { id: paused }\n", ""),
+            ("  - undo: { fault: paused }\n", ""),
+        ],
+    );
+    let (out, off) = run_on_lab(&off_path, "pgbouncer-off");
+    let (off_errors, off_gap) = writer_errors_and_gap(&off);
+    let unavailability = off["checks"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == "write unavailability"))
+        .unwrap_or_else(|| panic!("no write unavailability check: {off}"));
+    // PgBouncer's login through HAProxy fails during the switchover and it waits
+    // `server_login_retry` (15 s) with the queries queued; or a query in flight when the
+    // old primary stops fails.
+    let stalled = unavailability["passed"] == false && off_gap > 12.0;
+    assert!(
+        off_errors > 0 || stalled,
+        "without PAUSE the application saw neither errors nor a longer stall ({off_errors} errors, {off_gap:.1}s; with PAUSE {on_gap:.1}s): {}\n{}",
+        off["workload"],
+        text(&out)
+    );
+    if stalled {
+        assert_eq!(off["verdict"], "failed", "{}\n{off}", text(&out));
+    }
+    assert!(
+        pgbouncer_answers(),
+        "PgBouncer does not answer after the run without PAUSE"
     );
 }

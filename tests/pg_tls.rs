@@ -231,6 +231,7 @@ async fn the_workload_writes_and_verifies_over_verified_tls() {
         writer: Some(WriterSpec {
             rate: 50,
             via: WriteVia::WritePort,
+            timeout: None,
         }),
         reader: None,
     };

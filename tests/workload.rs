@@ -35,6 +35,7 @@ fn writer(rate: u32) -> WorkloadSpec {
         writer: Some(WriterSpec {
             rate,
             via: WriteVia::WritePort,
+            timeout: None,
         }),
         reader: None,
     }

@@ -35,6 +35,7 @@ mod leftovers;
 mod netfilter;
 mod partition;
 pub(crate) mod pending;
+mod pgbouncer;
 pub(crate) mod runlock;
 pub(crate) mod scheduled_switchover;
 mod sh;
@@ -200,6 +201,7 @@ pub fn plan(step: &Step, ctx: &FaultContext) -> Result<Option<Action>, FaultErro
         Step::StartPatroni(s) => start_patroni(s, ctx)?,
         Step::Shell(s) => shell(s, ctx)?,
         Step::Tags(s) => tags::plan(s, ctx)?,
+        Step::PgbouncerPause(_) => pgbouncer::plan(ctx)?,
         Step::Undo(_)
         | Step::Switchover(_)
         | Step::Failover(_)

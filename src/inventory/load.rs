@@ -256,6 +256,19 @@ fn validate(src: &Source, tree: &Located, inv: &Inventory) -> Vec<Diagnostic> {
             Some("add `patroni` to the `roles:` of the nodes running Patroni and PostgreSQL"),
         );
     }
+    if let Some(b) = &inv.entrypoints.pgbouncer
+        && inv.node(&b.node).is_none()
+    {
+        err(
+            &root.key("entrypoints").key("pgbouncer").key("node"),
+            format!(
+                "`entrypoints.pgbouncer.node` is {:?}, which is not a node of this inventory (nodes: {})",
+                b.node,
+                list(inv.nodes.iter().map(|n| n.name.as_str()))
+            ),
+            Some("name the node PgBouncer runs on: PAUSE and RESUME run there over SSH"),
+        );
+    }
     out
 }
 
@@ -289,6 +302,24 @@ mod tests {
         let err = parse(Path::new("i.yml"), text).unwrap_err();
         let rendered = crate::diag::render(&err.diagnostics()[0]);
         assert!(!rendered.contains("hunter2"), "{rendered}");
+    }
+
+    #[test]
+    fn pgbouncer_must_run_on_a_known_node() {
+        let text = format!("{OK}entrypoints:\n  pgbouncer: {{host: 10.0.0.9, node: nowhere}}\n");
+        let err = parse(Path::new("i.yml"), &text).unwrap_err();
+        let d = &err.diagnostics()[0];
+        assert_eq!(d.line, 5, "{d}");
+        assert!(d.to_string().contains("\"nowhere\""), "{d}");
+        let ok = format!("{OK}entrypoints:\n  pgbouncer: {{host: 10.0.0.9, node: a}}\n");
+        let b = parse(Path::new("i.yml"), &ok)
+            .unwrap()
+            .inventory
+            .entrypoints
+            .pgbouncer
+            .unwrap();
+        assert_eq!((b.port, b.admin_user.as_str()), (6432, "postgres"));
+        assert_eq!(b.socket_dir, "/var/run/postgresql");
     }
 
     #[test]

@@ -410,6 +410,46 @@ pub struct Entrypoints {
     pub haproxy: Option<Haproxy>,
     /// etcd client URLs (`http://host:2379`).
     pub etcd: Vec<String>,
+    /// PgBouncer in front of the cluster (usually of HAProxy's write port).
+    pub pgbouncer: Option<Pgbouncer>,
+}
+
+/// PgBouncer: where applications connect, and where its admin console is reached.
+///
+/// Applications (the writer with `via: pgbouncer`) connect to `host:port` with the
+/// inventory's `postgres` user, password and database, which PgBouncer passes on. The
+/// console commands (`PAUSE`, `RESUME`) run on `node` over SSH, with psql on PgBouncer's
+/// Unix socket as the operating-system user `admin_user`: PgBouncer authenticates that
+/// socket with `peer` (or a `.pgpass` of that user), so no console password ever appears
+/// in a command, an undo record or a report.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pgbouncer {
+    /// Address applications connect to.
+    pub host: String,
+    /// Its port (PgBouncer's `listen_port`, 6432 by default).
+    #[serde(default = "default_pgbouncer_port")]
+    pub port: u16,
+    /// The inventory node PgBouncer runs on: console commands run there over SSH.
+    pub node: String,
+    /// A user listed in PgBouncer's `admin_users`, also the OS user psql runs as on `node`.
+    #[serde(default = "default_pgbouncer_admin")]
+    pub admin_user: String,
+    /// PgBouncer's `unix_socket_dir` on `node` (Debian's default `/var/run/postgresql`).
+    #[serde(default = "default_pgbouncer_socket_dir")]
+    pub socket_dir: String,
+}
+
+fn default_pgbouncer_port() -> u16 {
+    6432
+}
+
+fn default_pgbouncer_admin() -> String {
+    "postgres".into()
+}
+
+fn default_pgbouncer_socket_dir() -> String {
+    "/var/run/postgresql".into()
 }
 
 /// HAProxy's listeners.

@@ -165,9 +165,9 @@ impl fmt::Display for Readiness {
                 "leader {l}, streaming replicas [{}], HAProxy {}",
                 self.streaming.join(", "),
                 if self.haproxy_ready {
-                    "routes writes"
+                    "routes writes (PgBouncer listening)"
                 } else {
-                    "not routing writes yet"
+                    "not routing writes yet (or PgBouncer not listening)"
                 }
             ),
         }
@@ -199,8 +199,23 @@ pub fn readiness(state: &LabState) -> Readiness {
             .collect();
         r.streaming.sort();
     }
-    r.haproxy_ready = haproxy_routes_to(state, &leader.name);
+    r.haproxy_ready = haproxy_routes_to(state, &leader.name) && pgbouncer_listens(state);
     r
+}
+
+/// Whether PgBouncer (beside HAProxy) accepts connections.
+fn pgbouncer_listens(state: &LabState) -> bool {
+    pgbouncer_status(state).is_none_or(|(_, up)| up)
+}
+
+/// PgBouncer's address (on the HAProxy node) and whether it accepts TCP connections.
+pub(crate) fn pgbouncer_status(state: &LabState) -> Option<(Ipv4Addr, bool)> {
+    let h = state.nodes_of(NodeKind::Haproxy).next()?;
+    let addr = std::net::SocketAddr::from((h.ip, super::config::PGBOUNCER_PORT));
+    Some((
+        h.ip,
+        std::net::TcpStream::connect_timeout(&addr, TIMEOUT).is_ok(),
+    ))
 }
 
 /// Whether HAProxy's write listener has exactly `leader` UP.
@@ -228,6 +243,8 @@ pub struct Status {
     pub members: Option<Vec<Member>>,
     /// Nodes and whether each runs (`None`: powered off).
     pub nodes: Vec<(String, Ipv4Addr, NodeKind, NodePower)>,
+    /// PgBouncer's address and whether it accepts connections (`None`: no HAProxy node).
+    pub pgbouncer: Option<(Ipv4Addr, bool)>,
 }
 
 /// A node's power state.
@@ -328,6 +345,11 @@ impl fmt::Display for Status {
         }
         if !down.is_empty() {
             writeln!(f, "down (rebooting or keeper gone): {}", down.join(", "))?;
+        }
+        if let Some((ip, up)) = self.pgbouncer {
+            let port = super::config::PGBOUNCER_PORT;
+            let state = if up { "listening" } else { "not listening" };
+            writeln!(f, "pgbouncer: {ip}:{port} {state}")?;
         }
         Ok(())
     }

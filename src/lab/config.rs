@@ -13,6 +13,8 @@ pub(crate) const HAPROXY_READ_PORT: u16 = 5001;
 pub(crate) const HAPROXY_STATS_PORT: u16 = 7000;
 /// Patroni's REST API port.
 pub(crate) const PATRONI_PORT: u16 = 8008;
+/// PgBouncer's port (its default `listen_port`).
+pub(crate) const PGBOUNCER_PORT: u16 = 6432;
 
 /// Generated passwords (never logged).
 pub(crate) struct Passwords {
@@ -235,6 +237,65 @@ listen replicas
     )
 }
 
+/// PgBouncer's `/etc/pgbouncer/pgbouncer.ini` on the HAProxy node: every database is
+/// forwarded to HAProxy's write port on the same node (a `*` fallback entry, PgBouncer
+/// docs config.html, "Section [databases]").
+///
+/// - `pool_mode = transaction`: PAUSE "waits for all queries to complete" only in
+///   transaction mode; in session mode it waits for clients to disconnect (usage.html,
+///   "PAUSE [db]"), which a long-lived application connection never does.
+/// - `auth_type = hba`: the lab's PostgreSQL rule (`scram-sha-256` from the lab's subnet)
+///   for applications, and `peer` on the Unix socket for the console user, so that PAUSE
+///   and RESUME need no password (config.html, "auth_hba_file"). The user list holds the
+///   password in plain text, which lets PgBouncer answer SCRAM and log in to PostgreSQL
+///   with it (config.html, "auth_file").
+/// - Everything else is left at PgBouncer's defaults, as Debian ships it; in particular
+///   `server_login_retry` (15 s): after a failed login to the server (through HAProxy
+///   while no node can take it) PgBouncer waits that long before it tries again
+///   (config.html, "server_login_retry"), which is what a switchover without PAUSE
+///   costs an application behind it.
+pub(crate) fn pgbouncer_ini(node: &LabNode) -> String {
+    format!(
+        r#"; Written by `pgchaos lab up`.
+[databases]
+* = host={ip} port={HAPROXY_WRITE_PORT}
+
+[pgbouncer]
+listen_addr = {ip}
+listen_port = {PGBOUNCER_PORT}
+unix_socket_dir = /var/run/postgresql
+auth_type = hba
+auth_file = /etc/pgbouncer/userlist.txt
+auth_hba_file = /etc/pgbouncer/pg_hba.conf
+admin_users = postgres
+pool_mode = transaction
+max_client_conn = 200
+default_pool_size = 20
+ignore_startup_parameters = extra_float_digits
+logfile = /var/log/postgresql/pgbouncer.log
+pidfile = /var/run/postgresql/pgbouncer.pid
+"#,
+        ip = node.ip,
+    )
+}
+
+/// PgBouncer's HBA file: the console for the local postgres user by `peer`, applications
+/// from the lab's subnet with SCRAM, as the lab's PostgreSQL has them.
+pub(crate) fn pgbouncer_hba(state: &LabState) -> String {
+    format!(
+        "# Written by `pgchaos lab up`.\n\
+         local pgbouncer postgres peer\n\
+         host all all 127.0.0.1/32 scram-sha-256\n\
+         host all all {} scram-sha-256\n",
+        state.cidr()
+    )
+}
+
+/// PgBouncer's user list: the superuser with its password.
+pub(crate) fn pgbouncer_userlist(pw: &Passwords) -> String {
+    format!("\"postgres\" \"{}\"\n", pw.superuser.replace('"', "\"\""))
+}
+
 /// A node's `sshd_config`.
 pub(crate) fn sshd_config(state: &LabState, node: &LabNode) -> String {
     let nd = state.node_dir(&node.name);
@@ -367,6 +428,11 @@ nodes:
              read_port: {HAPROXY_READ_PORT}\n    stats_port: {HAPROXY_STATS_PORT}\n",
             h.ip
         ));
+        out.push_str(&format!(
+            "  pgbouncer:\n    host: {}\n    port: {PGBOUNCER_PORT}\n    node: {}\n    \
+             admin_user: postgres\n    socket_dir: /var/run/postgresql\n",
+            h.ip, h.name
+        ));
     }
     out.push_str("  etcd:\n");
     for n in state.etcd_members() {
@@ -492,6 +558,30 @@ mod tests {
             (5000, Some(5001), Some(7000))
         );
         assert_eq!(inv.entrypoints.etcd.len(), 3);
+        let b = inv.entrypoints.pgbouncer.unwrap();
+        assert_eq!(
+            (b.host.as_str(), b.port, b.node.as_str()),
+            (h.host.as_str(), 6432, "haproxy")
+        );
+    }
+
+    #[test]
+    fn pgbouncer_forwards_to_the_write_port_in_transaction_mode() {
+        let s = state();
+        let h = s.node("haproxy").unwrap();
+        let ini = pgbouncer_ini(h);
+        assert!(ini.contains("* = host=10.213.47.30 port=5000\n"), "{ini}");
+        assert!(ini.contains("listen_port = 6432\n"));
+        assert!(ini.contains("pool_mode = transaction\n"));
+        assert!(pgbouncer_hba(&s).contains("local pgbouncer postgres peer\n"));
+        let pw = Passwords {
+            rest: "a".into(),
+            superuser: "s\"q".into(),
+            replication: "r".into(),
+            rewind: "w".into(),
+        };
+        assert_eq!(pgbouncer_userlist(&pw), "\"postgres\" \"s\"\"q\"\n");
+        assert_eq!(s.boot_services(h), vec!["haproxy", "pgbouncer"]);
     }
 
     #[test]

@@ -324,6 +324,7 @@ const HIDDEN_IN_NODES: &[&str] = &[
     "/var/lib/etcd",
     "/etc/patroni",
     "/etc/haproxy",
+    "/etc/pgbouncer",
     "/usr/local/sbin",
     "/root",
 ];
@@ -722,6 +723,7 @@ fn write_files(state: &LabState) -> Result<(), LabError> {
                 0o644,
             )?;
         }
+        write_pgbouncer(state, n, &fs.join("pgbouncer"), &pw)?;
         let etcd_env = if state.runs_etcd(n) {
             config::etcd_env(state, n)
         } else {
@@ -736,6 +738,30 @@ fn write_files(state: &LabState) -> Result<(), LabError> {
         0o644,
     )?;
     Ok(())
+}
+
+/// PgBouncer's directory (mounted as the node's `/etc/pgbouncer`): its configuration on
+/// the HAProxy node, empty elsewhere. The user list holds the superuser's password (for
+/// SCRAM to clients and to PostgreSQL), so only the postgres user PgBouncer runs as reads it.
+fn write_pgbouncer(
+    state: &LabState,
+    n: &LabNode,
+    dir: &Path,
+    pw: &config::Passwords,
+) -> Result<(), LabError> {
+    mkdir(dir, 0o755)?;
+    if n.kind != NodeKind::Haproxy {
+        return Ok(());
+    }
+    write(&dir.join("pgbouncer.ini"), &config::pgbouncer_ini(n), 0o644)?;
+    write(
+        &dir.join("pg_hba.conf"),
+        &config::pgbouncer_hba(state),
+        0o644,
+    )?;
+    let users = dir.join("userlist.txt");
+    write(&users, &config::pgbouncer_userlist(pw), 0o600)?;
+    chown(&users, "postgres")
 }
 
 /// Stops and removes everything the lab in `dir` created: keepers and node processes,
@@ -837,6 +863,7 @@ pub(crate) fn status(dir: &Path) -> Result<Status, LabError> {
     Ok(Status {
         members: cluster::members(&state),
         nodes,
+        pgbouncer: cluster::pgbouncer_status(&state),
     })
 }
 

@@ -48,6 +48,7 @@ pub(crate) const NODE_MOUNTS: &[(&str, &str)] = &[
     ("etcd", "/var/lib/etcd"),
     ("patroni", "/etc/patroni"),
     ("haproxy", "/etc/haproxy"),
+    ("pgbouncer", "/etc/pgbouncer"),
     ("default-etcd", "/etc/default/etcd"),
     // Root's home: the host's dotfiles (PATH, history) must not leak into nodes.
     ("root", "/root"),

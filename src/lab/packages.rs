@@ -12,6 +12,7 @@ pub(crate) const PACKAGES: &[&str] = &[
     "patroni",
     "etcd-server",
     "haproxy",
+    "pgbouncer",
     "openssh-server",
     "openssh-client",
     "iptables",

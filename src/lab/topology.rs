@@ -327,6 +327,10 @@ impl LabState {
             out.push("etcd");
         }
         out.extend(node.kind.boot_service().filter(|s| *s != "etcd"));
+        if node.kind == NodeKind::Haproxy {
+            // PgBouncer beside HAProxy, in front of its write port (see config.rs).
+            out.push("pgbouncer");
+        }
         out
     }
 

@@ -556,6 +556,17 @@ impl<'e> Live<'e> {
                     })
                     .collect(),
             ),
+            Some(crate::scenario::WriteVia::Pgbouncer) => match &inv.entrypoints.pgbouncer {
+                Some(b) => workload::WriteTarget::Pooled(workload::Endpoint {
+                    host: b.host.clone(),
+                    port: b.port,
+                }),
+                None => {
+                    self.load.workload_error =
+                        Some("no PgBouncer entry point in the inventory".into());
+                    return;
+                }
+            },
             _ => match &inv.entrypoints.haproxy {
                 Some(h) => workload::WriteTarget::Single(workload::Endpoint {
                     host: h.host.clone(),

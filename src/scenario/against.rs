@@ -57,6 +57,18 @@ impl Ctx<'_> {
         }
     }
 
+    /// Reports that `what` needs PgBouncer when the inventory has none.
+    pub(crate) fn need_pgbouncer(&mut self, at: &YPath, what: &str) {
+        if self.inv.entrypoints.pgbouncer.is_none() {
+            let inv_path = self.inv_path.clone();
+            self.err(
+                at,
+                format!("{what} needs PgBouncer, but inventory {inv_path} has no `entrypoints.pgbouncer`"),
+                "set `entrypoints.pgbouncer: { host: ..., port: 6432, node: NODE }` in the inventory (NODE: where PgBouncer runs)".into(),
+            );
+        }
+    }
+
     /// Reports that SQL `on:` HAProxy's ports needs them.
     pub(crate) fn need_endpoint(&mut self, at: &YPath, on: &SqlEndpoint) {
         match on {
@@ -163,14 +175,15 @@ fn check_one(s: &LoadedScenario, inv: &LoadedInventory) -> Vec<Diagnostic> {
     }
 
     if let Some(w) = &sc.workload {
-        if let Some(wr) = &w.writer
-            && wr.via == WriteVia::WritePort
-        {
-            c.need_haproxy(
-                &root.key("workload").key("writer"),
-                "the writer (`via: write_port`, the default)",
-                false,
-            );
+        if let Some(wr) = &w.writer {
+            let at = root.key("workload").key("writer");
+            match wr.via {
+                WriteVia::WritePort => {
+                    c.need_haproxy(&at, "the writer (`via: write_port`, the default)", false)
+                }
+                WriteVia::Pgbouncer => c.need_pgbouncer(&at, "the writer (`via: pgbouncer`)"),
+                WriteVia::MultiHost => {}
+            }
         }
         if w.reader.is_some() {
             c.need_haproxy(&root.key("workload").key("reader"), "the reader", true);
@@ -435,6 +448,22 @@ mod tests {
         let global = format!("operations: {{power_on: 'ipmi {{node}}'}}\n{THREE}");
         assert!(check_against(std::slice::from_ref(&s), &inventory(&global)).is_ok());
         assert!(check_against(&[s], &inventory(THREE)).is_err());
+    }
+
+    #[test]
+    fn pgbouncer_writer_and_pause_need_pgbouncer() {
+        let s = scenario(
+            "id: pb\ntitle: t\nworkload:\n  writer: {via: pgbouncer}\nsteps:\n  - pgbouncer_pause: {id: p}\n",
+        );
+        let d = check_against(std::slice::from_ref(&s), &inventory(THREE)).unwrap_err();
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(d[0].message.contains("`via: pgbouncer`"), "{}", d[0]);
+        assert!(d[0].message.contains("entrypoints.pgbouncer"), "{}", d[0]);
+        assert_eq!((d[0].line, d[0].column), (4, 11));
+        assert!(d[1].message.contains("`pgbouncer_pause`"), "{}", d[1]);
+        assert_eq!(d[1].line, 6);
+        let with = format!("{THREE}entrypoints: {{pgbouncer: {{host: lb, node: a}}}}\n");
+        assert!(check_against(&[s], &inventory(&with)).is_ok());
     }
 
     #[test]

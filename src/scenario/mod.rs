@@ -297,6 +297,12 @@ pub struct WriterSpec {
     /// Through which entry point writes go.
     #[serde(default)]
     pub via: WriteVia,
+    /// How long the writer waits for one insert before it counts the write as unknown and
+    /// reconnects, as an application's own timeout would (default: the inventory's
+    /// `postgres.timeout`). An application behind a paused PgBouncer waits this long for
+    /// its query to leave PgBouncer's queue.
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
 }
 
 fn default_rate() -> u32 {
@@ -312,6 +318,8 @@ pub enum WriteVia {
     WritePort,
     /// A libpq multi-host connection string with `target_session_attrs=read-write`.
     MultiHost,
+    /// The inventory's PgBouncer (`entrypoints.pgbouncer`), in transaction pooling mode.
+    Pgbouncer,
 }
 
 /// The reader on HAProxy's read port (and, with `replicas`, one on every Patroni node).

@@ -59,6 +59,7 @@ pub fn measure_writer_cost(
                     writer: Some(WriterSpec {
                         rate,
                         via: WriteVia::WritePort,
+                        timeout: None,
                     }),
                     reader: None,
                 };

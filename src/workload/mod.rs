@@ -156,12 +156,21 @@ pub enum WriteTarget {
     /// Several hosts tried in order with `target_session_attrs=read-write`, as libpq
     /// applications do: the first one that accepts writes wins.
     MultiHost(Vec<Endpoint>),
+    /// A transaction pooler (PgBouncer with `pool_mode = transaction`): one address, and
+    /// no named prepared statements. Between transactions such a pooler may hand the
+    /// session to another server connection, where a statement prepared earlier does not
+    /// exist; PgBouncer only tracks them from 1.21 (`max_prepared_statements`), and
+    /// Debian 12 ships 1.18. So every insert is parsed, bound and executed as one unnamed
+    /// statement in one round trip (tokio-postgres `query_typed`), as applications are
+    /// told to do behind such a pooler (PgBouncer docs, features.html, "SQL feature map
+    /// for pooling modes").
+    Pooled(Endpoint),
 }
 
 impl WriteTarget {
     fn hosts(&self) -> &[Endpoint] {
         match self {
-            WriteTarget::Single(e) => std::slice::from_ref(e),
+            WriteTarget::Single(e) | WriteTarget::Pooled(e) => std::slice::from_ref(e),
             WriteTarget::MultiHost(v) => v,
         }
     }
@@ -178,7 +187,7 @@ impl WriteTarget {
     /// read-write probe for a multi-host target.
     fn connect_bound(&self, settings: &ConnectionSettings) -> Duration {
         match self {
-            WriteTarget::Single(_) => settings.connect_timeout,
+            WriteTarget::Single(_) | WriteTarget::Pooled(_) => settings.connect_timeout,
             WriteTarget::MultiHost(v) => {
                 settings.connect_timeout * u32::try_from(v.len().max(1)).unwrap_or(u32::MAX)
                     + settings.statement_timeout
@@ -191,6 +200,7 @@ impl fmt::Display for WriteTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WriteTarget::Single(e) => write!(f, "{e}"),
+            WriteTarget::Pooled(e) => write!(f, "{e} (transaction pooler)"),
             WriteTarget::MultiHost(v) => {
                 let hosts: Vec<String> = v.iter().map(|e| e.to_string()).collect();
                 write!(f, "{} (read-write)", hosts.join(","))
@@ -380,13 +390,22 @@ impl Workload {
             Some(_) => writer::prepare_table(&target, &settings).await?,
             None => 1,
         };
+        // The writer waits for one insert as long as the scenario says its application
+        // would (a query queued in a paused PgBouncer is late, not failed).
+        let writer_settings = match spec.writer.as_ref().and_then(|w| w.timeout) {
+            Some(t) => ConnectionSettings {
+                statement_timeout: t.get(),
+                ..settings.clone()
+            },
+            None => settings.clone(),
+        };
         // Before the tasks start, so no acknowledgement predates the start of the ledger.
         let started_at = Utc::now();
         let writer = match &spec.writer {
             Some(w) => {
                 let task = writer::Writer {
                     target: target.clone(),
-                    settings: settings.clone(),
+                    settings: writer_settings,
                     run_id: run_id.to_owned(),
                     scenario_id: scenario_id.to_owned(),
                     next_id: first_id,

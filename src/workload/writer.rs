@@ -65,9 +65,11 @@ pub(super) async fn prepare_table(
         .await
         .ok_or_else(|| timeout("create the workload table"))?
         .map_err(|e| query_err("create the workload table", e))?;
+    // An unnamed statement in one round trip: it works through a transaction pooler too
+    // (see `WriteTarget::Pooled`).
     let row = conn::bounded(
         t,
-        c.client.query_one(
+        c.client.query_typed(
             &format!("SELECT coalesce(max(id), 0) + 1 FROM {TABLE}"),
             &[],
         ),
@@ -75,6 +77,9 @@ pub(super) async fn prepare_table(
     .await
     .ok_or_else(|| timeout("read the largest workload id"))?
     .map_err(|e| query_err("read the largest workload id", e))?;
+    let Some(row) = row.first() else {
+        return Ok(1);
+    };
     row.try_get(0)
         .map_err(|e| query_err("read the largest workload id", e))
 }
@@ -120,7 +125,8 @@ impl Writer {
         let mut interval = tokio::time::interval(self.period);
         // A late tick (slow insert, reconnect) is skipped, not made up for with a burst.
         interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        let mut session: Option<(Conn, Statement)> = None;
+        let pooled = matches!(self.target, WriteTarget::Pooled(_));
+        let mut session: Option<(Conn, Option<Statement>)> = None;
         loop {
             tokio::select! {
                 biased;
@@ -138,7 +144,7 @@ impl Writer {
             }
             let (c, stmt) = match session.take() {
                 Some(s) => s,
-                None => match self.open(&config, bound, &sql).await {
+                None => match self.open(&config, bound, &sql, pooled).await {
                     Ok(s) => s,
                     Err(error) => {
                         self.record(
@@ -156,11 +162,26 @@ impl Writer {
                     }
                 },
             };
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
-                [&id, &self.run_id, &self.scenario_id];
             let t = self.settings.statement_timeout;
-            let outcome = match conn::bounded(t, c.client.query_one(&stmt, &params)).await {
-                Some(Ok(row)) => acknowledged(&row),
+            let answer = match &stmt {
+                Some(stmt) => {
+                    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+                        [&id, &self.run_id, &self.scenario_id];
+                    conn::bounded(t, c.client.query_opt(stmt, &params)).await
+                }
+                None => {
+                    let insert = insert_unnamed(&c, &sql, id, &self.run_id, &self.scenario_id);
+                    conn::bounded(t, insert).await
+                }
+            };
+            let outcome = match answer {
+                Some(Ok(Some(row))) => acknowledged(&row),
+                // INSERT ... RETURNING always returns its row: without it nothing says
+                // whether the write committed.
+                Some(Ok(None)) => Outcome::Unknown {
+                    at: Utc::now(),
+                    error: "the insert returned no row".into(),
+                },
                 Some(Err(e)) if conn::is_definite_failure(&e) => Outcome::Failed {
                     at: Utc::now(),
                     error: conn::describe(&e),
@@ -189,18 +210,23 @@ impl Writer {
         }
     }
 
+    /// Connects and, unless `pooled`, prepares the insert once for the session.
     async fn open(
         &self,
         config: &tokio_postgres::Config,
         bound: Duration,
         sql: &str,
-    ) -> Result<(Conn, Statement), String> {
+        pooled: bool,
+    ) -> Result<(Conn, Option<Statement>), String> {
         let c = conn::connect(config, &self.settings.tls, bound)
             .await
             .map_err(|e| e.describe())?;
+        if pooled {
+            return Ok((c, None));
+        }
         let t = self.settings.statement_timeout;
         match conn::bounded(t, c.client.prepare(sql)).await {
-            Some(Ok(stmt)) => Ok((c, stmt)),
+            Some(Ok(stmt)) => Ok((c, Some(stmt))),
             Some(Err(e)) => Err(format!("prepare: {}", conn::describe(&e))),
             None => Err(format!("prepare: no answer within {t:?}")),
         }
@@ -222,6 +248,30 @@ impl Writer {
             _ = tokio::time::sleep(backoff()) => false,
         }
     }
+}
+
+/// One insert as an unnamed statement (Parse, Bind, Execute, Sync in one round trip), for
+/// a transaction pooler; its RETURNING row.
+async fn insert_unnamed(
+    c: &Conn,
+    sql: &str,
+    id: i64,
+    run_id: &str,
+    scenario_id: &str,
+) -> Result<Option<tokio_postgres::Row>, tokio_postgres::Error> {
+    use tokio_postgres::types::Type;
+    let rows = c
+        .client
+        .query_typed(
+            sql,
+            &[
+                (&id, Type::INT8),
+                (&run_id, Type::TEXT),
+                (&scenario_id, Type::TEXT),
+            ],
+        )
+        .await?;
+    Ok(rows.into_iter().next())
 }
 
 /// The acknowledgement, from the RETURNING row.

@@ -1,7 +1,7 @@
 #!/bin/sh
 # pgchaos lab: systemctl for a lab node, where no systemd runs.
 #
-# It mimics Debian's units for patroni, etcd and haproxy closely enough for operators and
+# It mimics Debian's units for patroni, etcd, haproxy and pgbouncer closely enough for operators and
 # runbooks: `stop` sends SIGTERM to the main PID only (KillMode=process, so Patroni stops
 # PostgreSQL cleanly), waits up to 30 s (TimeoutSec=30), then sends SIGKILL.
 # A service that dies by itself is started again after RestartSec=100ms (systemd's
@@ -56,6 +56,14 @@ unit() {
             CMD="/usr/sbin/haproxy -db -f /etc/haproxy/haproxy.cfg"
             UNIT_RESTART='@RESTART_HAPROXY@'
             MATCH=haproxy ;;
+        pgbouncer)
+            # Debian 12's pgbouncer.service: User=postgres, no Restart=.
+            DESC="connection pooler for PostgreSQL"
+            RUN_AS=postgres; HOME_DIR=/var/lib/postgresql
+            LOG=/var/log/postgresql/pgbouncer.stderr.log
+            CMD="/usr/sbin/pgbouncer /etc/pgbouncer/pgbouncer.ini"
+            UNIT_RESTART=no
+            MATCH=pgbouncer ;;
         *) return 1 ;;
     esac
 }
@@ -297,7 +305,7 @@ case "$verb" in
     reboot|poweroff|halt) exec "/usr/local/sbin/$verb" ;;
     daemon-reload)
         mkdir -p "$RUN"
-        for s in patroni etcd haproxy; do load "$s"; done
+        for s in patroni etcd haproxy pgbouncer; do load "$s"; done
         exit 0 ;;
     "") die "systemctl (pgchaos lab): a command is required" ;;
 esac

@@ -37,6 +37,7 @@ mod partition;
 pub(crate) mod patch_config;
 mod pg_ctl;
 mod pgbench;
+mod pgbouncer_pause;
 mod power_on;
 mod poweroff;
 mod reboot;
@@ -65,6 +66,7 @@ pub(crate) use partition::{PartitionDirection, PartitionStep};
 pub(crate) use patch_config::PatchConfigStep;
 pub(crate) use pg_ctl::{PgCtlMode, PgCtlStep};
 pub(crate) use pgbench::PgbenchStep;
+pub(crate) use pgbouncer_pause::PgbouncerPauseStep;
 pub(crate) use restart::RestartStep;
 pub(crate) use service::{Service, ServiceAction, ServiceStep};
 pub(crate) use shell::ShellStep;
@@ -562,6 +564,8 @@ steps! {
     /// Set Patroni tags in nodes' configuration files and reload (fault undone by
     /// restoring the files exactly and reloading).
     Tags(TagsStep) = tags::Tags,
+    /// `PAUSE` PgBouncer's pools (fault undone by `RESUME`).
+    PgbouncerPause(PgbouncerPauseStep) = pgbouncer_pause::PgbouncerPause,
     /// Start Patroni on a spare node and enable it at boot.
     StartPatroni(NodeStep) = start_patroni::StartPatroni,
     /// Run SQL and optionally compare the result.
