@@ -110,12 +110,12 @@ async fn ask(client: &reqwest::Client, url: &str) -> Result<(u64, u64), String> 
         .body("{}")
         .send()
         .await
-        .map_err(|e| short(&e))?
+        .map_err(|e| crate::http_words::short(&e))?
         .error_for_status()
-        .map_err(|e| short(&e))?
+        .map_err(|e| crate::http_words::short(&e))?
         .json()
         .await
-        .map_err(|e| short(&e))?;
+        .map_err(|e| crate::http_words::short(&e))?;
     parse(&v).ok_or_else(|| format!("unexpected answer: {v}"))
 }
 
@@ -148,16 +148,6 @@ fn node_of(inv: &Inventory, url: &str) -> String {
         .find(|n| n.host == host)
         .map(|n| n.name.clone())
         .unwrap_or_else(|| url.to_owned())
-}
-
-fn short(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "no answer in time".into()
-    } else if e.is_connect() {
-        "connection refused or unreachable".into()
-    } else {
-        e.to_string()
-    }
 }
 
 #[cfg(test)]

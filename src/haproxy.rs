@@ -82,23 +82,19 @@ pub(crate) async fn fetch(
     if let Some((user, password)) = auth {
         req = req.basic_auth(user, Some(password.expose()));
     }
-    let resp = req.send().await.map_err(|e| http_err(short(&e)))?;
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| http_err(crate::http_words::short(&e)))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(http_err(format!("HTTP {}", status.as_u16())));
     }
-    let body = resp.text().await.map_err(|e| http_err(short(&e)))?;
+    let body = resp
+        .text()
+        .await
+        .map_err(|e| http_err(crate::http_words::short(&e)))?;
     parse(&body).ok_or(StatsError::NotCsv { url })
-}
-
-fn short(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "no answer in time".into()
-    } else if e.is_connect() {
-        "connection refused or unreachable".into()
-    } else {
-        e.to_string()
-    }
 }
 
 /// The backend servers in a stats CSV (the `FRONTEND` and `BACKEND` summary rows left

@@ -24,6 +24,7 @@ mod etcd;
 mod exit;
 pub mod fault;
 mod haproxy;
+mod http_words;
 pub mod inventory;
 pub mod lab;
 mod lsn;

@@ -214,85 +214,81 @@ fn accepted_risks(o: &mut String, r: &RunResults) {
     }
 }
 
+/// A section listing, under `title`, each scenario for which `line` has something to
+/// say (already Markdown); nothing at all when no scenario has.
+fn per_scenario(
+    o: &mut String,
+    r: &RunResults,
+    title: &str,
+    line: impl Fn(&crate::results::ScenarioResult) -> Option<String>,
+) {
+    let rows: Vec<_> = r
+        .scenarios
+        .iter()
+        .filter_map(|s| line(s).map(|l| (s, l)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "### {title}\n");
+    for (s, l) in rows {
+        let _ = writeln!(o, "- **{}**: {l}", md(&fmt::scenario_label(s)));
+    }
+    let _ = writeln!(o);
+}
+
 /// Acknowledged writes lost in a scenario that bounds no loss (asynchronous replication
 /// may lose them, and the scenario says so): measured, so shown, whatever the verdict.
 fn unbounded_losses(o: &mut String, r: &RunResults) {
-    let lossy: Vec<_> = r
-        .scenarios
-        .iter()
-        .filter_map(|s| {
+    per_scenario(
+        o,
+        r,
+        "Lost writes measured, not bounded by the scenario",
+        |s| {
             let w = s.workload.as_ref()?;
             let judged = s.checks.iter().any(|c| c.name == "lost writes");
-            (!w.lost.is_empty() && !judged).then_some((s, w))
-        })
-        .collect();
-    if !lossy.is_empty() {
-        let _ = writeln!(o, "### Lost writes measured, not bounded by the scenario\n");
-        for (s, w) in lossy {
-            let _ = writeln!(
-                o,
-                "- **{}**: {} of {} acknowledged write(s) lost{}",
-                md(&fmt::scenario_label(s)),
-                w.lost.len(),
-                w.acknowledged,
-                w.lost_span_seconds
-                    .map(|x| format!(" (span {})", fmt::secs(x)))
-                    .unwrap_or_default()
-            );
-        }
-        let _ = writeln!(o);
-    }
+            (!w.lost.is_empty() && !judged).then(|| {
+                format!(
+                    "{} of {} acknowledged write(s) lost{}",
+                    w.lost.len(),
+                    w.acknowledged,
+                    w.lost_span_seconds
+                        .map(|x| format!(" (span {})", fmt::secs(x)))
+                        .unwrap_or_default()
+                )
+            })
+        },
+    );
 }
 
 /// Read-your-writes violations a reader saw, per scenario: through the read port, then
 /// each node read directly.
 fn stale_reads(o: &mut String, r: &RunResults) {
-    let rows: Vec<_> = r
-        .scenarios
-        .iter()
-        .filter_map(|s| {
-            let rd = s.workload.as_ref()?.reads.as_ref()?;
-            let any = rd.stale > 0 || rd.direct.values().any(|d| d.stale > 0);
-            any.then_some((s, rd))
-        })
-        .collect();
-    if !rows.is_empty() {
-        let _ = writeln!(o, "### Stale reads\n");
-        for (s, rd) in rows {
-            let direct: Vec<String> = rd
+    per_scenario(o, r, "Stale reads", |s| {
+        let rd = s.workload.as_ref()?.reads.as_ref()?;
+        let any = rd.stale > 0 || rd.direct.values().any(|d| d.stale > 0);
+        any.then(|| {
+            let direct: String = rd
                 .direct
                 .iter()
-                .map(|(n, d)| format!("{n} directly: {}", fmt::read_staleness(d)))
+                .map(|(n, d)| {
+                    format!(
+                        "; {}",
+                        md(&format!("{n} directly: {}", fmt::read_staleness(d)))
+                    )
+                })
                 .collect();
-            let _ = writeln!(
-                o,
-                "- **{}**: read port: {}{}",
-                md(&fmt::scenario_label(s)),
-                md(&fmt::read_staleness(rd)),
-                direct
-                    .iter()
-                    .map(|d| format!("; {}", md(d)))
-                    .collect::<String>()
-            );
-        }
-        let _ = writeln!(o);
-    }
+            format!("read port: {}{direct}", md(&fmt::read_staleness(rd)))
+        })
+    });
 }
 
 /// When the DCS itself had no leader, as etcd's members said (Patroni cannot renew a
 /// leader lock then): the cause behind many a failover, shown beside it.
 fn etcd_outages(o: &mut String, r: &RunResults) {
-    let rows: Vec<_> = r
-        .scenarios
-        .iter()
-        .filter_map(|s| {
-            let w = super::timeline::etcd_leaderless(s);
-            (!w.is_empty()).then_some((s, w))
-        })
-        .collect();
-    if !rows.is_empty() {
-        let _ = writeln!(o, "### etcd without a leader\n");
-        for (s, windows) in rows {
+    per_scenario(o, r, "etcd without a leader", |s| {
+        let windows = super::timeline::etcd_leaderless(s);
+        (!windows.is_empty()).then(|| {
             let list: Vec<String> = windows
                 .iter()
                 .map(|(a, b)| {
@@ -304,73 +300,37 @@ fn etcd_outages(o: &mut String, r: &RunResults) {
                     )
                 })
                 .collect();
-            let _ = writeln!(
-                o,
-                "- **{}**: {}",
-                md(&fmt::scenario_label(s)),
-                list.join("; ")
-            );
-        }
-        let _ = writeln!(o);
-    }
+            list.join("; ")
+        })
+    });
 }
 
 /// HAProxy backend servers taken out of a pool more than once in a scenario (from its
 /// stats page): a failover or switchover moves each server at most once; more is a
 /// server flapping in and out of a pool, which the application sees as errors.
 fn haproxy_flapping(o: &mut String, r: &RunResults) {
-    let rows: Vec<_> = r
-        .scenarios
-        .iter()
-        .filter_map(|s| {
-            let many: Vec<String> = s
-                .metrics
-                .haproxy
-                .iter()
-                .filter(|f| f.went_down > 1)
-                .map(|f| format!("{} {}×", f.server, f.went_down))
-                .collect();
-            (!many.is_empty()).then_some((s, many))
-        })
-        .collect();
-    if !rows.is_empty() {
-        let _ = writeln!(o, "### HAProxy servers down more than once\n");
-        for (s, many) in rows {
-            let _ = writeln!(
-                o,
-                "- **{}**: {}",
-                md(&fmt::scenario_label(s)),
-                md(&many.join(", "))
-            );
-        }
-        let _ = writeln!(o);
-    }
+    per_scenario(o, r, "HAProxy servers down more than once", |s| {
+        let many: Vec<String> = s
+            .metrics
+            .haproxy
+            .iter()
+            .filter(|f| f.went_down > 1)
+            .map(|f| format!("{} {}×", f.server, f.went_down))
+            .collect();
+        (!many.is_empty()).then(|| md(&many.join(", ")))
+    });
 }
 
 /// Writes an old primary acknowledged after the leader key had moved away from it: what a
 /// client that bypasses Patroni's health checks (a libpq multi-host string) can get.
 fn keyless_writes(o: &mut String, r: &RunResults) {
-    let rows: Vec<_> = r
-        .scenarios
-        .iter()
-        .filter_map(|s| {
-            let k = s.workload.as_ref()?.without_leader_key.as_ref()?;
-            (!k.is_empty()).then_some((s, k))
-        })
-        .collect();
-    if !rows.is_empty() {
-        let _ = writeln!(o, "### Writes acknowledged without the leader key\n");
-        for (s, k) in rows {
+    per_scenario(o, r, "Writes acknowledged without the leader key", |s| {
+        let k = s.workload.as_ref()?.without_leader_key.as_ref()?;
+        (!k.is_empty()).then(|| {
             let lines: Vec<String> = k.iter().map(fmt::keyless_line).collect();
-            let _ = writeln!(
-                o,
-                "- **{}**: {}",
-                md(&fmt::scenario_label(s)),
-                md(&lines.join("; "))
-            );
-        }
-        let _ = writeln!(o);
-    }
+            md(&lines.join("; "))
+        })
+    });
 }
 
 /// Each scenario that did not pass, with its first failed check or its reason.
