@@ -70,7 +70,9 @@ pub(crate) fn reset(dir: &Path, timeout: Duration, progress: bool) -> Result<Rea
         // Services enabled or disabled by a scenario are back to what `lab up` enables.
         let enabled = nd.join("enabled");
         empty_dir(&enabled)?;
-        if let Some(svc) = n.kind.boot_service() {
+        // The same list `lab up` enables: etcd on a colocated Patroni node, PgBouncer
+        // beside HAProxy.
+        for svc in state.boot_services(n) {
             std::fs::write(enabled.join(svc), "")
                 .map_err(|e| LabError::io(format!("enable {svc} on {}", n.name), e))?;
         }
